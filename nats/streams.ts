@@ -1,0 +1,75 @@
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+const DAY_NS = 24 * 3600 * 1e9;
+
+/** Stream definitions as code (CONTRACT.md §5); created or updated idempotently by {@link ensureStreams}. */
+export const STREAMS: Record<string, Partial<StreamConfig>> = {
+  TELEMETRY: { subjects: ['tlm.>'], max_age: 30 * DAY_NS },
+  ALARMS: { subjects: ['alm.>'], max_age: 90 * DAY_NS },
+  INBOX: { subjects: ['inbox.>'] },
+  EVENTS: { subjects: ['evt.>'] },
+  CONTEXT: { subjects: ['ctx.>'], max_msgs_per_subject: 1 },
+  COMMANDS: { subjects: ['cmd.>', 'cmdres.>'], max_age: 30 * DAY_NS },
+  AUDIT: { subjects: ['audit'], deny_delete: true, deny_purge: true },
+  DEADLETTER: { subjects: ['dlq.>'], max_age: 365 * DAY_NS },
+};
+
+/** KV buckets: actor snapshots + outboxes, ingest commits, event frames, auth, idempotency, leases. */
+export const BUCKETS = {
+  actors: { history: 1 },
+  ingest: { history: 1 },
+  frames: { history: 1 },
+  users: { history: 5 },
+  sessions: { history: 1 },
+  idempotency: { history: 1, ttl: 24 * 3600 * 1000 },
+  leases: { history: 1 },
+} as const;
+
+export type BucketName = keyof typeof BUCKETS;
+export type Buckets = Record<BucketName, KV>;
+
+/** Creates every stream, or updates it to the definition here when it already exists. */
+export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+  for (const [name, def] of Object.entries(STREAMS)) {
+    const config: Partial<StreamConfig> & { name: string } = {
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: 1,
+      duplicate_window: 120 * 1e9,
+      allow_direct: true,
+      ...def,
+      name,
+    };
+    try {
+      await jsm.streams.info(name);
+      await jsm.streams.update(name, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(config);
+    }
+  }
+}
+
+/** Opens (creating when missing) every KV bucket. */
+export async function ensureBuckets(nc: NatsConnection): Promise<Buckets> {
+  const kvm = new Kvm(nc);
+  const out = {} as Buckets;
+  for (const [name, opts] of Object.entries(BUCKETS) as [BucketName, (typeof BUCKETS)[BucketName]][]) {
+    out[name] = await kvm.create(`phaseline_${name}`, { storage: StorageType.File, ...opts });
+  }
+  return out;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || /stream not found/i.test(String(e?.message));
+}

@@ -1,0 +1,69 @@
+/**
+ * The one error registry: every error the product raises or answers with has a stable code here. HTTP answers carry
+ * the snake_case `http` name; logs and dead letters carry `code`.
+ */
+export const ERRORS = {
+  ERR_HTTP_INVALID_REQUEST: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_HTTP_NOT_FOUND: { http: 'not_found', status: 404, retryable: false },
+  ERR_AUTH_UNAUTHENTICATED: { http: 'unauthenticated', status: 401, retryable: false },
+  ERR_AUTH_INVALID_CREDENTIALS: { http: 'invalid_credentials', status: 401, retryable: false },
+  ERR_AUTH_FORBIDDEN: { http: 'forbidden', status: 403, retryable: false },
+  ERR_PHASE_COMMAND_NOT_ALLOWED: { http: 'command_not_allowed', status: 409, retryable: false },
+  ERR_PHASE_PERMISSIVE_FAILED: { http: 'permissive_failed', status: 412, retryable: false },
+  ERR_PHASE_NOT_TRANSIENT: { http: 'not_transient', status: 409, retryable: false },
+  ERR_PHASE_STATE_CHANGED: { http: 'state_changed', status: 409, retryable: false },
+  ERR_PHASE_AUTOMATIC: { http: 'automatic_phase', status: 409, retryable: false },
+  ERR_CONTEXT_STALE_SEQUENCE: { http: 'stale_sequence', status: 409, retryable: false },
+  ERR_ACTOR_QUARANTINED: { http: 'actor_quarantined', status: 503, retryable: false },
+  ERR_ACTOR_TIMEOUT: { http: 'timeout', status: 503, retryable: true },
+  ERR_IDEMPOTENCY_IN_PROGRESS: { http: 'request_in_progress', status: 409, retryable: true },
+  ERR_IDEMPOTENCY_MISMATCH: { http: 'idempotency_key_reused', status: 422, retryable: false },
+  ERR_NATS_UNAVAILABLE: { http: 'nats_unavailable', status: 503, retryable: true },
+  ERR_INTERNAL: { http: 'internal_error', status: 500, retryable: true },
+  ERR_BROKER_NOT_FOUND: { http: 'internal_error', status: 500, retryable: false },
+  ERR_BROKER_START: { http: 'internal_error', status: 500, retryable: true },
+  ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
+  ERR_INGEST_MALFORMED: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_INGEST_INVALID: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_INGEST_UNKNOWN_SOURCE: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_INGEST_OVERSIZED: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_INGEST_DUPLICATE: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Base class: a stable code, the HTTP mapping, details for the answer body, and the cause kept. */
+export class PhaselineError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PhaselineError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+  get httpCode(): string {
+    return ERRORS[this.code].http;
+  }
+  get retryable(): boolean {
+    return ERRORS[this.code].retryable;
+  }
+}
+
+/** Raised when a nats-server ≥ 2.10 cannot be found or fetched. */
+export class BrokerNotFoundError extends PhaselineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BROKER_NOT_FOUND', message, {}, options);
+  }
+}
+
+/** Raised when a config file does not validate: names the file, the path and what is wrong. */
+export class ConfigError extends PhaselineError {
+  constructor(file: string, path: string, problem: string) {
+    super('ERR_CONFIG_INVALID', `${file}: ${path || '(root)'}: ${problem}`, { file, path, problem });
+  }
+}
