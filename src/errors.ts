@@ -61,6 +61,13 @@ export class BrokerNotFoundError extends PhaselineError {
   }
 }
 
+/** Raised when the embedded nats-server cannot be started or does not become ready; the message has its log tail. */
+export class BrokerStartError extends PhaselineError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('ERR_BROKER_START', message, details, options);
+  }
+}
+
 /** Raised when a config file does not validate: names the file, the path and what is wrong. */
 export class ConfigError extends PhaselineError {
   constructor(file: string, path: string, problem: string) {

@@ -1,0 +1,43 @@
+import { phaseMachine } from './phase.machine.ts';
+import { unitMachine } from './unit.machine.ts';
+
+/** Every machine definition by name, as served by `GET /machines` and `phaseline/machines` (CONTRACT.md §4). */
+export const machines = { phase: phaseMachine, unit: unitMachine } as const;
+
+/** The name of one machine definition. */
+export type MachineName = keyof typeof machines;
+
+export {
+  PHASE_COMMANDS,
+  PHASE_MACHINE_VERSION,
+  PHASE_STATES,
+  allowedCommands,
+  isIsa88Transition,
+  isPhaseState,
+  permissiveReasons,
+  phaseMachine,
+} from './phase.machine.ts';
+export type {
+  CommandRecord,
+  PhaseCommand,
+  PhaseCommandEvent,
+  PhaseContext,
+  PhaseEvent,
+  PhaseExecution,
+  PhaseInput,
+  PhaseMeta,
+  PhaseMode,
+  PhasePermissives,
+  PhaseRejectParams,
+  PhaseState,
+} from './phase.machine.ts';
+export { CLEAN_HOLD_TIMER, UNIT_MACHINE_VERSION, unitMachine } from './unit.machine.ts';
+export type {
+  UnitContext,
+  UnitContextAssertion,
+  UnitEvent,
+  UnitInput,
+  UnitMeta,
+  UnitRejectParams,
+  UnitStatus,
+} from './unit.machine.ts';

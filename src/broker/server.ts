@@ -1,0 +1,242 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BrokerStartError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { commandLine, isAlive, logTail, probeNats, waitForExit } from './process.ts';
+
+const READY_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Options of {@link startNatsServer}; `port` 0 or unset lets the server pick a free one (no pick-then-bind race). */
+export interface StartNatsOptions {
+  bin: string;
+  storeDir: string;
+  runDir: string;
+  log: Logger;
+  host?: string;
+  port?: number;
+}
+
+/** A running nats-server child (or one adopted from a crashed parent); `stop()` ends it and removes the pidfile. */
+export interface NatsServerHandle {
+  url: string;
+  pid: number;
+  adopted: boolean;
+  stop(): Promise<void>;
+}
+
+interface PidFile {
+  pid: number;
+  url: string | null;
+  storeDir: string;
+  bin: string;
+}
+
+/** Where the embedded broker keeps its JetStream store and its run files (conf, pidfile, ports, log) under PHASELINE_VAR. */
+export function embeddedNatsDirs(varDir: string): { storeDir: string; runDir: string } {
+  return { storeDir: join(varDir, 'nats'), runDir: join(varDir, 'run', 'nats') };
+}
+
+const files = (runDir: string) => ({
+  conf: join(runDir, 'nats-server.conf'),
+  pid: join(runDir, 'nats-server.pid'),
+  log: join(runDir, 'nats-server.log'),
+});
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+/** True when `pid` is a nats-server started with our config file (guards against a recycled pid). */
+async function isOurs(pid: number, conf: string): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  const argv = await commandLine(pid);
+  return !!argv && /nats-server/.test(argv.join(' ')) && argv.includes(conf);
+}
+
+async function signalAndWait(pid: number, log: Logger, child?: ChildProcess): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  if (await waitForExit(pid, STOP_TIMEOUT_MS, child)) return;
+  log.warn({ pid }, 'nats-server did not stop after SIGTERM, sending SIGKILL');
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitForExit(pid, STOP_TIMEOUT_MS, child);
+}
+
+/** Removes ports files of dead servers and stops live servers of ours that the pidfile does not name. */
+async function sweepPortsFiles(runDir: string, conf: string, keep: number | null, log: Logger): Promise<void> {
+  for (const f of await readdir(runDir).catch(() => [])) {
+    const m = /_(\d+)\.ports$/.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === keep) continue;
+    if (await isOurs(pid, conf)) {
+      log.warn({ pid }, 'stopping a nats-server left over from a crashed parent');
+      await signalAndWait(pid, log);
+    }
+    await rm(join(runDir, f), { force: true });
+  }
+}
+
+async function readPortsUrl(runDir: string, pid: number, host: string): Promise<string | null> {
+  const f = (await readdir(runDir)).find((n) => n.endsWith(`_${pid}.ports`));
+  if (!f) return null;
+  const text = await readFile(join(runDir, f), 'utf8').catch(() => '');
+  try {
+    const first = (JSON.parse(text) as { nats?: string[] }).nats?.[0];
+    const port = first ? new URL(first).port : '';
+    return port ? `nats://${host}:${port}` : null;
+  } catch {
+    return null; // written but not complete yet
+  }
+}
+
+function makeStop(pid: number, runDir: string, log: Logger, child?: ChildProcess): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () =>
+    (stopping ??= (async () => {
+      await signalAndWait(pid, log, child);
+      const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+      if (pf?.pid === pid) await rm(files(runDir).pid, { force: true });
+      for (const f of await readdir(runDir).catch(() => [])) {
+        if (f.endsWith(`_${pid}.ports`)) await rm(join(runDir, f), { force: true });
+      }
+      log.info({ pid }, 'nats-server stopped');
+    })());
+}
+
+/** Stops every nats-server that this run dir's pidfile or ports files name and that runs with its config (cleanup). */
+export async function stopStrayNatsServers(runDir: string, log: Logger): Promise<void> {
+  const conf = files(runDir).conf;
+  const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+  if (pf && (await isOurs(pf.pid, conf))) {
+    log.warn({ pid: pf.pid }, 'stopping a stray nats-server');
+    await signalAndWait(pf.pid, log);
+  }
+  await rm(files(runDir).pid, { force: true });
+  await sweepPortsFiles(runDir, conf, null, log);
+}
+
+/** Adopts a reachable server of ours named by the pidfile, or stops it; returns the handle when adopted. */
+async function adoptOrReplace(opts: StartNatsOptions, conf: string): Promise<NatsServerHandle | null> {
+  const { runDir, storeDir, bin, log, port } = opts;
+  const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+  const keep = pf && (await isOurs(pf.pid, conf)) ? pf.pid : null;
+  await sweepPortsFiles(runDir, conf, keep, log);
+  if (!pf) return null;
+  if (keep === null) {
+    await rm(files(runDir).pid, { force: true });
+    return null;
+  }
+  const samePort = !port || (pf.url !== null && new URL(pf.url).port === String(port));
+  const fits = pf.storeDir === storeDir && pf.bin === bin && samePort;
+  if (fits && pf.url && (await probeNats(pf.url, 1_000))) {
+    log.info({ pid: pf.pid, url: pf.url }, 'adopted the nats-server left running by a previous process');
+    return { url: pf.url, pid: pf.pid, adopted: true, stop: makeStop(pf.pid, runDir, log) };
+  }
+  log.warn({ pid: pf.pid, fits }, 'stopping a leftover nats-server that does not fit or does not answer');
+  await signalAndWait(pf.pid, log);
+  await rm(files(runDir).pid, { force: true });
+  return null;
+}
+
+function configText(opts: StartNatsOptions): string {
+  const host = opts.host ?? '127.0.0.1';
+  return [
+    '# written by phaseline (src/broker/server.ts) on every start; edits are overwritten',
+    `listen: ${JSON.stringify(`${host}:${opts.port || -1}`)}`,
+    'jetstream {',
+    `  store_dir: ${JSON.stringify(opts.storeDir)}`,
+    '  # fsync every write before the ack (nats-server >= 2.10): acknowledged data survives a power cut',
+    '  sync_interval: always',
+    '}',
+    '',
+  ].join('\n');
+}
+
+async function spawnServer(opts: StartNatsOptions, conf: string): Promise<{ child: ChildProcess; logFrom: number }> {
+  const logFile = await open(files(opts.runDir).log, 'a');
+  const logFrom = (await logFile.stat()).size;
+  try {
+    // Detached: a terminal's SIGINT reaches only the parent, which stops the broker last, after draining.
+    const child = spawn(opts.bin, ['-c', conf, '--ports_file_dir', opts.runDir], {
+      detached: true,
+      stdio: ['ignore', logFile.fd, logFile.fd],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    child.unref();
+    return { child, logFrom };
+  } catch (err) {
+    throw new BrokerStartError(`cannot run nats-server ${opts.bin}: ${(err as Error).message}`, { bin: opts.bin }, {
+      cause: err,
+    });
+  } finally {
+    await logFile.close();
+  }
+}
+
+async function waitReady(opts: StartNatsOptions, child: ChildProcess, logFrom: number): Promise<string> {
+  const pid = child.pid!;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const fail = async (why: string) => {
+    const tail = await logTail(files(opts.runDir).log, logFrom);
+    return new BrokerStartError(`nats-server ${opts.bin} ${why}; its log says:\n${tail || '(nothing)'}`, {
+      bin: opts.bin,
+      pid,
+    });
+  };
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw await fail(`exited during start-up (${child.exitCode ?? child.signalCode})`);
+    }
+    const url = await readPortsUrl(opts.runDir, pid, opts.host ?? '127.0.0.1');
+    if (url && (await probeNats(url, 1_000))) return url;
+    await sleep(20);
+  }
+  await signalAndWait(pid, opts.log, child);
+  throw await fail(`did not accept connections within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+/**
+ * Starts nats-server with JetStream (`sync_interval: always`) on a loopback port it picks itself, or adopts or
+ * replaces the one a crashed parent left running on the same run dir, and resolves once it accepts connections.
+ */
+export async function startNatsServer(opts: StartNatsOptions): Promise<NatsServerHandle> {
+  const { runDir, storeDir, bin, log } = opts;
+  await mkdir(runDir, { recursive: true });
+  await mkdir(storeDir, { recursive: true });
+  const conf = files(runDir).conf;
+  const adopted = await adoptOrReplace(opts, conf);
+  if (adopted) return adopted;
+
+  await writeAtomic(conf, configText(opts));
+  const { child, logFrom } = await spawnServer(opts, conf);
+  const pid = child.pid!;
+  // Written at once so that a parent crashing during start-up still leaves the child findable.
+  const record = (url: string | null) => writeAtomic(files(runDir).pid, JSON.stringify({ pid, url, storeDir, bin }));
+  await record(null);
+  let url: string;
+  try {
+    url = await waitReady(opts, child, logFrom);
+  } catch (err) {
+    await rm(files(runDir).pid, { force: true });
+    throw err;
+  }
+  await record(url);
+  log.info({ pid, url, storeDir }, 'nats-server started');
+  return { url, pid, adopted: false, stop: makeStop(pid, runDir, log, child) };
+}
