@@ -5,6 +5,8 @@
 export const ERRORS = {
   ERR_HTTP_INVALID_REQUEST: { http: 'invalid_request', status: 400, retryable: false },
   ERR_HTTP_NOT_FOUND: { http: 'not_found', status: 404, retryable: false },
+  ERR_HTTP_PAYLOAD_TOO_LARGE: { http: 'payload_too_large', status: 413, retryable: false },
+  ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { http: 'unsupported_media_type', status: 415, retryable: false },
   ERR_AUTH_UNAUTHENTICATED: { http: 'unauthenticated', status: 401, retryable: false },
   ERR_AUTH_INVALID_CREDENTIALS: { http: 'invalid_credentials', status: 401, retryable: false },
   ERR_AUTH_FORBIDDEN: { http: 'forbidden', status: 403, retryable: false },

@@ -1,3 +1,4 @@
+import { resetOrderedConsumer } from '../../nats/consumers.ts';
 import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
@@ -137,25 +138,9 @@ export function isWrongLastSequence(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === 10071;
 }
 
-/**
- * (Re)creates the writer's durable pull consumer at `startSeq`. Resetting, rather than waiting for redelivery, is
- * what keeps the inbox strictly in order after a crash or an aborted batch.
- */
-export async function resetAuditConsumer(jsm: JetStreamManager, name: string, startSeq: number, batch: number) {
-  await jsm.consumers.delete('INBOX', name).catch((err: unknown) => {
-    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
-  });
-  await jsm.consumers.add('INBOX', {
-    durable_name: name,
-    filter_subject: subjects.auditInbox,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: startSeq,
-    ack_wait: 10 * 60 * 1e9, // generous: a slow batch must not be redelivered behind our back
-    max_ack_pending: batch,
-    max_deliver: -1,
-  });
-  return jsm.jetstream().consumers.get('INBOX', name);
+/** (Re)creates the writer's durable pull consumer at `startSeq`, keeping the inbox strictly in order. */
+export function resetAuditConsumer(jsm: JetStreamManager, name: string, startSeq: number, batch: number) {
+  return resetOrderedConsumer(jsm, 'INBOX', name, subjects.auditInbox, Math.max(1, startSeq), batch);
 }
 
 const RequestSchema = z.strictObject({

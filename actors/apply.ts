@@ -1,0 +1,117 @@
+import { initialTransition, transition, type AnyStateMachine } from 'xstate';
+import { encodeId } from '../nats/ids.ts';
+import type { ActorEvent, AuditRequest, InputOutcome } from './envelope.ts';
+import type { ActorKind, Effect, PersistedState } from './kind.ts';
+
+/** What the host persists per actor in one KV compare-and-set (DESIGN.md principle 3). */
+export interface ActorRecord {
+  type: string;
+  id: string;
+  snapshot: PersistedState;
+  machineVersion: number;
+  stream: string;
+  /** Creation time of the INBOX stream incarnation that `lastSeq` refers to. */
+  streamCreated: string;
+  lastSeq: number;
+  /** Effects of the last applied input: published after the write, and again on rehydrate. */
+  outbox: Effect[];
+  quarantined?: { reason: string; at: number };
+}
+
+export interface Applied {
+  record: ActorRecord;
+  outcome: InputOutcome;
+}
+
+/** Restores a machine snapshot from its persisted value and context. */
+export function restore(machine: AnyStateMachine, state: PersistedState) {
+  return machine.resolveState({ value: state.value as never, context: state.context as never });
+}
+
+/** The record of a genuinely new actor (first start): the machine's initial state, nothing applied yet. */
+export function initialRecord(kind: ActorKind, id: string, input: unknown, stream: string, streamCreated: string): ActorRecord {
+  const [snap] = initialTransition(kind.machine, input as never);
+  return {
+    type: kind.type,
+    id,
+    snapshot: { value: snap.value, context: snap.context as Record<string, unknown> },
+    machineVersion: kind.version,
+    stream,
+    streamCreated,
+    lastSeq: 0,
+    outbox: [],
+  };
+}
+
+/**
+ * Applies one input to one actor with xstate's pure `transition()` and turns the result into the next record and its
+ * outbox (DESIGN.md principles 2 and 3). Pure: no I/O, no clock; throws only if the machine itself fails.
+ */
+export function applyInput(
+  kind: ActorKind,
+  record: ActorRecord,
+  event: ActorEvent,
+  seq: number,
+  configVersion: string,
+): Applied {
+  const before = record.snapshot;
+  const [next, actions] = transition(kind.machine, restore(kind.machine, before), event as never);
+  if (next.status === 'error') throw new Error(`machine ${kind.type} failed on ${event.type}: ${String(next.error)}`);
+  const after: PersistedState = { value: next.value, context: next.context as Record<string, unknown> };
+  const from = kind.stateName(before);
+  const to = kind.stateName(after);
+  const target = `${kind.type}:${record.id}`;
+  const ref = `inbox:${seq}`;
+  const info = { id: record.id, seq, event, before, after };
+
+  const publishes: { subject: string; payload: unknown }[] = [];
+  const audits: AuditRequest[] = [];
+  const stamp = (a: Omit<AuditRequest, 'at' | 'configVersion' | 'ref'>): AuditRequest => ({
+    ...a, at: event.at, configVersion, ref,
+  });
+  let rejection: InputOutcome['rejection'];
+  let reply: Record<string, unknown> = {};
+  for (const action of actions) {
+    const r = kind.interpret({ type: action.type, params: action.params }, info);
+    if (!r) continue;
+    publishes.push(...(r.publish ?? []));
+    audits.push(...(r.audit ?? []).map(stamp));
+    rejection ??= r.rejection;
+    reply = { ...reply, ...r.reply };
+  }
+  const reason = typeof event.reason === 'string' ? event.reason : undefined;
+  const who = event.by ?? 'system';
+  if (rejection) {
+    audits.unshift(stamp({ who, action: `${kind.type}.${event.type.toLowerCase()}.rejected`, target, reason, before: { state: from }, after: { rejection } }));
+  } else if (isRequest(event)) {
+    audits.unshift(stamp({ who, action: `${kind.type}.${event.type.toLowerCase()}`, target, reason, before: { state: from }, after: { state: to } }));
+  }
+  if (from !== to) {
+    const ctx = after.context as { permissives?: { contextId?: string; batchId?: string }; context?: { contextId?: string; batchId?: string } };
+    const bound = ctx.permissives ?? ctx.context;
+    publishes.unshift({
+      subject: `evt.${kind.type}.${token(record)}`,
+      payload: { actor: record.id, type: kind.type, from, to, event: event.type, at: event.at, by: event.by, contextId: bound?.contextId, batchId: bound?.batchId, seq },
+    });
+    audits.push(stamp({ who, action: `${kind.type}.transition`, target, before: { state: from }, after: { state: to, event: event.type } }));
+  }
+  const effects: Effect[] = [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
+    (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${kind.type}.${record.id}:${seq}:${n}` }),
+  );
+  return {
+    record: { ...record, snapshot: after, lastSeq: seq, outbox: effects },
+    outcome: {
+      actor: record.id, seq, accepted: !rejection, state: to, from, rejection,
+      view: { ...kind.view(record.id, after), ...reply },
+    },
+  };
+}
+
+/** Inputs a person or system asked for (audited as requests); control-system reports and timers are audited by their transitions. */
+function isRequest(event: ActorEvent): boolean {
+  return !['PLC_STATE', 'TIMER', 'UNIT_STATUS'].includes(event.type);
+}
+
+function token(record: ActorRecord): string {
+  return encodeId(record.id);
+}

@@ -1,0 +1,305 @@
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { nuid, type NatsConnection } from '@nats-io/transport-node';
+import { decode, encode } from '../nats/codec.ts';
+import { ackFloorNext, resetOrderedConsumer } from '../nats/consumers.ts';
+import { decodeId, encodeId } from '../nats/ids.ts';
+import { subjects } from '../nats/subjects.ts';
+import { applyInput, initialRecord, type ActorRecord } from './apply.ts';
+import type { ActorEvent, InputEnvelope, InputOutcome } from './envelope.ts';
+import type { ActorKind } from './kind.ts';
+import { Lease } from './lease.ts';
+import type { LogPort, MetricsPort } from './ports.ts';
+import { DeadlineTimers } from './timers.ts';
+
+export interface ActorHostOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kv: KV;
+  leases: KV;
+  kinds: ActorKind[];
+  configVersion: string;
+  log: LogPort;
+  metrics: MetricsPort;
+  /** Where dead letters go (injected: nats/dlq.ts in the shell). */
+  deadLetter: (letter: { reason: string; detail: string; subject: string; data: Uint8Array; stream: string; streamSeq: number }) => Promise<void>;
+  instance: { owner: string; host: string; pid: number; alive: (pid: number) => boolean };
+  leaseTtlMs?: number;
+  batch?: number;
+}
+
+interface Slot {
+  kind: ActorKind;
+  record: ActorRecord;
+  revision: number;
+}
+
+const INBOX = 'INBOX';
+
+/**
+ * The actor host: one ordered inbox per actor on the `INBOX` stream, applied with xstate's pure `transition()`,
+ * snapshot + outbox persisted in one KV compare-and-set, then effects published, then the input acknowledged
+ * (DESIGN.md principles 2–4 and 7). One durable consumer per actor type (shard), owned through a KV lease.
+ */
+export class ActorHost {
+  readonly #o: ActorHostOptions;
+  readonly #slots = new Map<string, Slot>();
+  readonly #timers: DeadlineTimers;
+  readonly #leases: Lease[] = [];
+  readonly #loops: Promise<void>[] = [];
+  readonly #abort = new AbortController();
+  #streamCreated = '';
+  #consumers = new Map<string, { stop(): void }>();
+
+  constructor(options: ActorHostOptions) {
+    this.#o = options;
+    this.#timers = new DeadlineTimers((key, name, deadline) => void this.#fireTimer(key, name, deadline));
+  }
+
+  /** Takes the shard leases, rehydrates every actor (republishing pending outboxes) and starts applying inputs. */
+  async start(): Promise<void> {
+    const { jsm, kinds } = this.#o;
+    this.#streamCreated = (await jsm.streams.info(INBOX)).created;
+    for (const kind of kinds) {
+      const lease = new Lease({
+        kv: this.#o.leases, key: `shard.${kind.type}`, ...this.#o.instance, ttlMs: this.#o.leaseTtlMs ?? 15_000,
+        log: this.#o.log, alive: this.#o.instance.alive, onLost: () => this.#consumers.get(kind.type)?.stop(),
+      });
+      await lease.acquire(this.#abort.signal);
+      this.#leases.push(lease);
+      for (const [id, input] of kind.actors) await this.#rehydrate(kind, id, input);
+    }
+    for (const kind of kinds) this.#loops.push(this.#run(kind));
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    for (const c of this.#consumers.values()) c.stop();
+    await Promise.allSettled(this.#loops);
+    this.#timers.clear();
+    for (const lease of this.#leases) await lease.release();
+  }
+
+  /** The current record of an actor, or undefined when no such actor exists. */
+  get(type: string, id: string): ActorRecord | undefined {
+    return this.#slots.get(slotKey(type, id))?.record;
+  }
+
+  /** Every actor record of a type. */
+  list(type: string): ActorRecord[] {
+    return [...this.#slots.values()].filter((s) => s.kind.type === type).map((s) => s.record);
+  }
+
+  kind(type: string): ActorKind | undefined {
+    return this.#o.kinds.find((k) => k.type === type);
+  }
+
+  /**
+   * Appends an input to an actor's inbox and waits for its outcome (persisted, effects published). Resolves
+   * `undefined` on timeout; the input stays in the inbox and will still be applied.
+   */
+  async send(type: string, id: string, event: ActorEvent, opts: { timeoutMs: number; msgId?: string }): Promise<InputOutcome | undefined> {
+    const { nc, js } = this.#o;
+    const replyTo = subjects.reply(nuid.next());
+    const sub = nc.subscribe(replyTo, { max: 1 });
+    try {
+      const answer = (async () => {
+        for await (const m of sub) return decode(m.data) as InputOutcome;
+        return undefined;
+      })();
+      const envelope: InputEnvelope = { event, replyTo };
+      await js.publish(subjects.inbox(type, id), encode(envelope), opts.msgId ? { msgID: opts.msgId } : undefined);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), opts.timeoutMs)));
+      const result = await Promise.race([answer, timeout]);
+      clearTimeout(timer);
+      return result;
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
+  async #rehydrate(kind: ActorKind, id: string, input: unknown): Promise<void> {
+    const key = slotKey(kind.type, id);
+    const entry = await this.#o.kv.get(key);
+    if (!entry || entry.operation !== 'PUT') {
+      const record = initialRecord(kind, id, input, INBOX, this.#streamCreated);
+      if (await this.#hasHistory(kind.type, id)) {
+        record.quarantined = { reason: 'actor has inbox history but no snapshot: not reset to its initial state', at: Date.now() };
+        this.#quarantine(kind, record, 0);
+        return;
+      }
+      const revision = await this.#o.kv.create(key, encode(record));
+      this.#slots.set(key, { kind, record, revision });
+      this.#timers.sync(key, timersOf(record));
+      return;
+    }
+    const record = decode(entry.value) as ActorRecord;
+    if (record.machineVersion !== kind.version) {
+      record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: Date.now() };
+      return this.#quarantine(kind, record, entry.revision);
+    }
+    let revision = entry.revision;
+    if (record.streamCreated !== this.#streamCreated) {
+      // A new INBOX incarnation: sequence numbers restart, so the old lastSeq no longer says what was applied.
+      this.#o.log.warn({ actor: key, was: record.streamCreated }, 'INBOX stream was recreated; sequence reset');
+      Object.assign(record, { streamCreated: this.#streamCreated, lastSeq: 0 });
+      revision = await this.#o.kv.update(key, encode(record), revision);
+    }
+    this.#slots.set(key, { kind, record, revision });
+    await this.#publish(record); // an outbox written before a crash is published again; consumers dedupe by msg id
+    this.#timers.sync(key, timersOf(record));
+  }
+
+  #quarantine(kind: ActorKind, record: ActorRecord, revision: number): void {
+    this.#slots.set(slotKey(kind.type, record.id), { kind, record, revision });
+    this.#o.metrics.inc('phaseline_actors_quarantined_total', { type: kind.type }, 1, 'Actors quarantined instead of reset');
+    this.#o.log.error({ actor: record.id, type: kind.type, reason: record.quarantined?.reason }, 'actor quarantined');
+  }
+
+  async #hasHistory(type: string, id: string): Promise<boolean> {
+    try {
+      return !!(await this.#o.jsm.direct.getMessage(INBOX, { last_by_subj: subjects.inbox(type, id) }));
+    } catch {
+      return false;
+    }
+  }
+
+  async #run(kind: ActorKind): Promise<void> {
+    const name = `actors-${kind.type}`;
+    const filter = `inbox.${kind.type}.>`;
+    while (!this.#abort.signal.aborted) {
+      try {
+        const start = await ackFloorNext(this.#o.jsm, INBOX, name);
+        const consumer: Consumer = await resetOrderedConsumer(this.#o.jsm, INBOX, name, filter, start, this.#o.batch ?? 256);
+        const messages = await consumer.consume({ max_messages: this.#o.batch ?? 256 });
+        this.#consumers.set(kind.type, messages);
+        if (this.#abort.signal.aborted) messages.stop();
+        for await (const m of messages) await this.#handle(kind, m);
+        return;
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        this.#o.log.error({ type: kind.type, err: String(err) }, 'actor shard failed; restarting from the last acknowledged input');
+        this.#o.metrics.inc('phaseline_actor_shard_restarts_total', { type: kind.type }, 1, 'Shard consumer restarts after a failure');
+        this.#consumers.get(kind.type)?.stop();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  async #handle(kind: ActorKind, m: JsMsg): Promise<void> {
+    const token = m.subject.slice(`inbox.${kind.type}.`.length);
+    const id = safeDecodeId(token);
+    const slot = id === undefined ? undefined : this.#slots.get(slotKey(kind.type, id));
+    let envelope: InputEnvelope | undefined;
+    try {
+      envelope = decode(m.data) as InputEnvelope;
+    } catch {
+      /* handled below */
+    }
+    const problem = !slot ? 'unknown_actor' : validEnvelope(envelope) ? undefined : 'invalid';
+    if (problem || !slot || !envelope) {
+      await this.#o.deadLetter({
+        reason: problem ?? 'invalid', subject: m.subject, data: m.data, stream: INBOX, streamSeq: m.seq,
+        detail: problem === 'unknown_actor' ? `no ${kind.type} actor ${id ?? token}` : 'not an input envelope { event: { type, at } }',
+      });
+      m.ack();
+      return this.#reply(envelope, { actor: id ?? token, seq: m.seq, accepted: false, state: '', from: '', rejection: { code: problem === 'unknown_actor' ? 'not_found' : 'invalid_request', message: `input refused: ${problem}` } });
+    }
+    const { record } = slot;
+    if (record.quarantined) {
+      m.ack(); // the input stays in INBOX, the actor's log, for replay once the actor is migrated
+      return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'actor_quarantined', message: record.quarantined.reason }));
+    }
+    if (m.seq <= record.lastSeq) {
+      m.ack(); // applied before a crash: at-least-once delivery, exactly-once effect
+      return this.#reply(envelope, outcomeOf(slot, m.seq));
+    }
+    let applied;
+    try {
+      applied = applyInput(kind, record, envelope.event, m.seq, this.#o.configVersion);
+    } catch (err) {
+      record.quarantined = { reason: `machine failed: ${String(err)}`, at: Date.now() };
+      this.#quarantine(kind, record, slot.revision);
+      m.ack();
+      return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'actor_quarantined', message: record.quarantined.reason }));
+    }
+    // Persist, then act, then acknowledge (DESIGN.md principle 3). A failed write throws: the shard restarts from
+    // the last acknowledged input, so nothing is skipped.
+    try {
+      slot.revision = await this.#o.kv.update(slotKey(kind.type, record.id), encode(applied.record), slot.revision);
+    } catch (err) {
+      await this.#reload(slot);
+      throw err;
+    }
+    slot.record = applied.record;
+    await this.#publish(applied.record);
+    m.ack();
+    this.#o.metrics.inc('phaseline_actor_inputs_total', { type: kind.type, outcome: applied.outcome.accepted ? 'applied' : 'rejected' }, 1, 'Actor inputs applied');
+    this.#timers.sync(slotKey(kind.type, record.id), timersOf(applied.record));
+    this.#reply(envelope, applied.outcome);
+  }
+
+  /** Re-reads a slot after a failed compare-and-set, so the retry starts from what is really stored. */
+  async #reload(slot: Slot): Promise<void> {
+    const entry = await this.#o.kv.get(slotKey(slot.kind.type, slot.record.id)).catch(() => null);
+    if (entry?.operation === 'PUT') {
+      slot.record = decode(entry.value) as ActorRecord;
+      slot.revision = entry.revision;
+    }
+  }
+
+  async #publish(record: ActorRecord): Promise<void> {
+    const { js } = this.#o;
+    await Promise.all(record.outbox.map((e) => js.publish(e.subject, encode(e.payload), { msgID: e.msgId })));
+  }
+
+  #reply(envelope: InputEnvelope | undefined, outcome: InputOutcome): void {
+    if (envelope?.replyTo && typeof envelope.replyTo === 'string') this.#o.nc.publish(envelope.replyTo, encode(outcome));
+  }
+
+  async #fireTimer(key: string, name: string, deadline: number): Promise<void> {
+    const slot = this.#slots.get(key);
+    if (!slot) return;
+    const event: ActorEvent = { type: 'TIMER', name, at: deadline, by: 'timer' };
+    try {
+      await this.#o.js.publish(subjects.inbox(slot.kind.type, slot.record.id), encode({ event } satisfies InputEnvelope), {
+        msgID: `timer.${key}.${name}.${deadline}`,
+      });
+    } catch (err) {
+      this.#o.log.warn({ actor: key, name, err: String(err) }, 'timer input not appended; retrying');
+      setTimeout(() => void this.#fireTimer(key, name, deadline), 1000).unref?.();
+    }
+  }
+}
+
+function slotKey(type: string, id: string): string {
+  return `${type}.${encodeId(id)}`;
+}
+
+function safeDecodeId(token: string): string | undefined {
+  try {
+    return token.includes('.') || token.length === 0 ? undefined : decodeId(token);
+  } catch {
+    return undefined;
+  }
+}
+
+function validEnvelope(e: InputEnvelope | undefined): e is InputEnvelope {
+  const ev = e?.event;
+  return !!ev && typeof ev === 'object' && typeof ev.type === 'string' && ev.type.length > 0 &&
+    typeof ev.at === 'number' && Number.isFinite(ev.at) && (ev.by === undefined || typeof ev.by === 'string');
+}
+
+function timersOf(record: ActorRecord): Record<string, number> | undefined {
+  return (record.snapshot.context as { timers?: Record<string, number> }).timers;
+}
+
+function outcomeOf(slot: Slot, seq: number, rejection?: InputOutcome['rejection']): InputOutcome {
+  const state = slot.kind.stateName(slot.record.snapshot);
+  return {
+    actor: slot.record.id, seq, accepted: !rejection, state, from: state, rejection,
+    view: slot.kind.view(slot.record.id, slot.record.snapshot),
+  };
+}

@@ -1,0 +1,233 @@
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActorHost } from '../../actors/host.ts';
+import { phaseKind } from '../../actors/phase.actor.ts';
+import { unitKind } from '../../actors/unit.actor.ts';
+import { decode, encode } from '../../nats/codec.ts';
+import { deadLetter } from '../../nats/dlq.ts';
+import { ensureBuckets, ensureStreams, type Buckets } from '../../nats/streams.ts';
+import { connectNats } from '../../src/broker/connect.ts';
+import { logger } from '../../src/log.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { startTestNats, type TestNats } from '../helpers/nats.ts';
+
+let server: TestNats;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let buckets: Buckets;
+const metrics = new Metrics();
+const log = logger('test-host');
+let n = 0;
+
+function makeHost(cleanHoldMs?: number) {
+  const js = jetstream(nc);
+  return new ActorHost({
+    nc, js, jsm, kv: buckets.actors, leases: buckets.leases, configVersion: 'sha256:test', log, metrics,
+    kinds: [
+      phaseKind({
+        phases: [
+          { id: 'R201.HEAT', unit: 'R201', execution: 'manual' },
+          { id: 'R101.CHARGE', unit: 'R101', execution: 'automatic', source: 'sim', commandTag: 'R101.CHARGE.CMD' },
+        ],
+        commandExpiryMs: () => 10_000,
+      }),
+      unitKind([
+        { id: 'R201', phases: ['R201.HEAT'], cleanHoldMs: 3_600_000, createdAt: Date.now() },
+        { id: 'R101', phases: ['R101.CHARGE'], cleanHoldMs: 3_600_000, createdAt: Date.now() },
+        ...(cleanHoldMs ? [{ id: 'T1', phases: [], cleanHoldMs, createdAt: Date.now() }] : []),
+      ]),
+    ],
+    deadLetter: (l) => deadLetter(js, metrics, l, `dlq:INBOX:${l.streamSeq}`),
+    instance: { owner: `test-${++n}`, host: 'test', pid: process.pid, alive: () => false },
+    leaseTtlMs: 2_000,
+  });
+}
+
+const at = () => Date.now();
+const send = (h: ActorHost, type: string, id: string, event: Record<string, unknown>) =>
+  h.send(type, id, { at: at(), by: 'tester', ...event } as never, { timeoutMs: 5_000 });
+
+async function waitFor<T>(f: () => T | undefined | false, ms = 5_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function subjectMessages(stream: string, filter: string) {
+  const js = jetstream(nc);
+  const c = await js.consumers.get(stream, { filter_subjects: [filter] });
+  const out: { subject: string; data: unknown; seq: number }[] = [];
+  const info = await jsm.streams.info(stream);
+  if (info.state.messages === 0) return out;
+  for (;;) {
+    const m = await c.next({ expires: 1000 });
+    if (!m) break;
+    out.push({ subject: m.subject, data: decode(m.data), seq: m.seq });
+    if (m.info.pending === 0) break;
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  server = await startTestNats();
+  nc = await connectNats(server.url, { name: 'test-host' });
+  jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm);
+  buckets = await ensureBuckets(nc);
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+describe('actor host', () => {
+  it('applies inputs in order, persists snapshot and outbox, publishes events and audit requests', async () => {
+    const host = makeHost();
+    await host.start();
+    try {
+      const refused = await send(host, 'phase', 'R201.HEAT', { type: 'START' });
+      expect(refused?.rejection?.code).toBe('permissive_failed');
+      expect(refused?.state).toBe('Idle');
+
+      const ctx = await send(host, 'unit', 'R201', { type: 'ASSERT_CONTEXT', contextId: 'c1', batchId: 'B1', specVersion: '1', seq: 1 });
+      expect(ctx?.accepted).toBe(true);
+      expect(ctx?.view).toMatchObject({ contextId: 'c1', seq: 1 });
+      await waitFor(() => (host.get('phase', 'R201.HEAT')?.snapshot.context as any).permissives.contextId === 'c1');
+
+      const started = await send(host, 'phase', 'R201.HEAT', { type: 'START' });
+      expect(started).toMatchObject({ accepted: true, from: 'Idle', state: 'Running' });
+      const bad = await send(host, 'phase', 'R201.HEAT', { type: 'RESET' });
+      expect(bad?.rejection).toMatchObject({ code: 'command_not_allowed', state: 'Running' });
+      expect((bad?.rejection as any).allowed.sort()).toEqual(['abort', 'hold', 'pause', 'stop']);
+
+      const events = await subjectMessages('EVENTS', 'evt.phase.R201=2EHEAT');
+      expect(events.map((e) => (e.data as any).to)).toEqual(['Running']);
+      const audits = (await subjectMessages('INBOX', 'inbox.audit.writer')).map((m) => (m.data as any).action);
+      expect(audits).toContain('phase.start.rejected');
+      expect(audits).toContain('phase.start');
+      expect(audits).toContain('phase.transition');
+      expect(audits).toContain('context.asserted');
+      const ctxMsgs = await subjectMessages('CONTEXT', 'ctx.R201');
+      expect(ctxMsgs.at(-1)?.data).toMatchObject({ unit: 'R201', contextId: 'c1', batchId: 'B1' });
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('rehydrates every actor where it was and skips inputs it already applied', async () => {
+    const host = makeHost();
+    await host.start();
+    const before = host.get('phase', 'R201.HEAT')!;
+    expect(before.snapshot.value).toBe('Running');
+    // Redeliver an input that was applied already: same stream seq as applied → skipped.
+    const held = await send(host, 'phase', 'R201.HEAT', { type: 'HOLD' });
+    expect(held?.state).toBe('Holding');
+    await host.stop();
+    const again = makeHost();
+    await again.start();
+    try {
+      expect(again.get('phase', 'R201.HEAT')?.snapshot.value).toBe('Holding');
+      expect(again.get('phase', 'R201.HEAT')?.lastSeq).toBe(held?.seq);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('publishes the outbox again on rehydrate (a crash between persist and publish loses no effect)', async () => {
+    // Simulate a crash after the KV write and before the publish: an outbox nobody has published yet.
+    const e = await buckets.actors.get('phase.R201=2EHEAT');
+    const rec = decode(e!.value) as any;
+    const effect = { subject: 'evt.phase.R201=2EHEAT', payload: { actor: 'R201.HEAT', from: 'Running', to: 'Holding', marker: 'unpublished' }, msgId: 'phase.R201.HEAT:99999:0' };
+    await buckets.actors.put('phase.R201=2EHEAT', encode({ ...rec, outbox: [effect] }));
+    const host = makeHost();
+    await host.start();
+    try {
+      const events = await subjectMessages('EVENTS', 'evt.phase.R201=2EHEAT');
+      expect(events.filter((e) => (e.data as any).marker === 'unpublished')).toHaveLength(1);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('sends allowlisted PLC writes for automatic phases and follows the reported state only', async () => {
+    const host = makeHost();
+    await host.start();
+    try {
+      await send(host, 'unit', 'R101', { type: 'ASSERT_CONTEXT', contextId: 'k1', batchId: 'B9', specVersion: '1', seq: 1 });
+      await waitFor(() => (host.get('phase', 'R101.CHARGE')?.snapshot.context as any).permissives.contextId === 'k1');
+      const out = await send(host, 'phase', 'R101.CHARGE', { type: 'START' });
+      expect(out).toMatchObject({ accepted: true, state: 'Idle' });
+      const cmds = await subjectMessages('COMMANDS', 'cmd.sim');
+      expect(cmds.at(-1)?.data).toMatchObject({ tag: 'R101.CHARGE.CMD', value: 'START', by: 'tester' });
+      const plc = await send(host, 'phase', 'R101.CHARGE', { type: 'PLC_STATE', state: 'Running', by: 'plc:sim' });
+      expect(plc?.state).toBe('Running');
+      const sc = await send(host, 'phase', 'R101.CHARGE', { type: 'STATE_COMPLETE' });
+      expect(sc?.rejection?.code).toBe('automatic_phase');
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('rejects stale MES sequences and fires clean-hold deadlines as inputs', async () => {
+    const host = makeHost(500);
+    await host.start();
+    try {
+      const stale = await send(host, 'unit', 'R201', { type: 'ASSERT_CONTEXT', contextId: 'c0', batchId: 'B1', specVersion: '1', seq: 1 });
+      expect(stale?.rejection).toMatchObject({ code: 'stale_sequence', lastSeq: 1 });
+      await send(host, 'unit', 'T1', { type: 'CLEANED' });
+      expect((host.get('unit', 'T1')?.snapshot.value as any).hygiene).toBe('Clean');
+      await waitFor(() => (host.get('unit', 'T1')?.snapshot.value as any).hygiene === 'Dirty', 5_000);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('dead-letters inputs for unknown actors and malformed envelopes, and keeps going', async () => {
+    const host = makeHost();
+    await host.start();
+    try {
+      const js = jetstream(nc);
+      await js.publish('inbox.phase.NOPE', encode({ event: { type: 'START', at: 1 } }));
+      await js.publish('inbox.phase.R201=2EHEAT', new Uint8Array([0xc1, 0xff]));
+      await js.publish('inbox.phase.R201=2EHEAT', encode({ nothing: true }));
+      const ok = await send(host, 'phase', 'R201.HEAT', { type: 'STOP' });
+      expect(ok?.state).toBe('Stopping');
+      const dl = (await subjectMessages('DEADLETTER', 'dlq.inbox.>')).map((m) => (m.data as any).reason);
+      expect(dl).toEqual(['unknown_actor', 'invalid', 'invalid']);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('quarantines an actor whose snapshot is gone but whose inbox has history, instead of resetting it', async () => {
+    await buckets.actors.delete('phase.R201=2EHEAT');
+    const host = makeHost();
+    await host.start();
+    try {
+      expect(host.get('phase', 'R201.HEAT')?.quarantined?.reason).toMatch(/history but no snapshot/);
+      const out = await send(host, 'phase', 'R201.HEAT', { type: 'RESET' });
+      expect(out?.rejection?.code).toBe('actor_quarantined');
+      expect(metrics.get('phaseline_actors_quarantined_total', { type: 'phase' })).toBeGreaterThan(0);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('quarantines a snapshot of another machine version', async () => {
+    const e = await buckets.actors.get('unit.R101');
+    const rec = decode(e!.value) as any;
+    await buckets.actors.put('unit.R101', encode({ ...rec, machineVersion: 99 }));
+    const host = makeHost();
+    await host.start();
+    try {
+      expect(host.get('unit', 'R101')?.quarantined?.reason).toMatch(/version 99/);
+    } finally {
+      await host.stop();
+    }
+  });
+});
