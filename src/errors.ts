@@ -15,6 +15,12 @@ export const ERRORS = {
   ERR_PHASE_NOT_TRANSIENT: { http: 'not_transient', status: 409, retryable: false },
   ERR_PHASE_STATE_CHANGED: { http: 'state_changed', status: 409, retryable: false },
   ERR_PHASE_AUTOMATIC: { http: 'automatic_phase', status: 409, retryable: false },
+  ERR_PHASE_MANUAL: { http: 'manual_phase', status: 409, retryable: false },
+  ERR_PHASE_NOT_ALLOWLISTED: { http: 'command_not_allowlisted', status: 409, retryable: false },
+  ERR_UNIT_IN_USE: { http: 'unit_in_use', status: 409, retryable: false },
+  ERR_UNIT_NOT_ALLOCATED: { http: 'not_allocated', status: 409, retryable: false },
+  ERR_UNIT_BATCH_MISMATCH: { http: 'batch_mismatch', status: 409, retryable: false },
+  ERR_ACTOR_REJECTED: { http: 'rejected', status: 409, retryable: false },
   ERR_CONTEXT_STALE_SEQUENCE: { http: 'stale_sequence', status: 409, retryable: false },
   ERR_ACTOR_QUARANTINED: { http: 'actor_quarantined', status: 503, retryable: false },
   ERR_ACTOR_TIMEOUT: { http: 'timeout', status: 503, retryable: true },
@@ -75,4 +81,30 @@ export class ConfigError extends PhaselineError {
   constructor(file: string, path: string, problem: string) {
     super('ERR_CONFIG_INVALID', `${file}: ${path || '(root)'}: ${problem}`, { file, path, problem });
   }
+}
+
+/** Maps a machine's rejection code (an action param, never a throw) to the registry entry the API answers with. */
+const REJECTIONS: Record<string, ErrorCode> = {
+  command_not_allowed: 'ERR_PHASE_COMMAND_NOT_ALLOWED',
+  permissive_failed: 'ERR_PHASE_PERMISSIVE_FAILED',
+  not_transient: 'ERR_PHASE_NOT_TRANSIENT',
+  state_changed: 'ERR_PHASE_STATE_CHANGED',
+  automatic_phase: 'ERR_PHASE_AUTOMATIC',
+  manual_phase: 'ERR_PHASE_MANUAL',
+  command_not_allowlisted: 'ERR_PHASE_NOT_ALLOWLISTED',
+  plc_not_configured: 'ERR_PHASE_NOT_ALLOWLISTED',
+  stale_sequence: 'ERR_CONTEXT_STALE_SEQUENCE',
+  unit_in_use: 'ERR_UNIT_IN_USE',
+  not_allocated: 'ERR_UNIT_NOT_ALLOCATED',
+  batch_mismatch: 'ERR_UNIT_BATCH_MISMATCH',
+  actor_quarantined: 'ERR_ACTOR_QUARANTINED',
+  not_found: 'ERR_HTTP_NOT_FOUND',
+  invalid_request: 'ERR_HTTP_INVALID_REQUEST',
+};
+
+/** The error for a rejection an actor answered with; unknown codes keep their own code under a generic 409. */
+export function rejectionError(rejection: { code: string; message: string; [detail: string]: unknown }): PhaselineError {
+  const { code, message, ...details } = rejection;
+  const mapped = REJECTIONS[code];
+  return mapped ? new PhaselineError(mapped, message, details) : new PhaselineError('ERR_ACTOR_REJECTED', message, { reason: code, ...details });
 }

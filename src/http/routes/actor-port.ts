@@ -1,0 +1,33 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ActorHost } from '../../../actors/host.ts';
+import type { ActorEvent, InputOutcome } from '../../../actors/envelope.ts';
+import { PhaselineError, rejectionError } from '../../errors.ts';
+
+/** What the routes need from the runtime to talk to actors. */
+export interface ActorPort {
+  host: ActorHost;
+  nc: NatsConnection;
+  timeoutMs: number;
+}
+
+/** The public view of one actor, or 404 `not_found`. */
+export function viewOf(port: ActorPort, type: string, id: string): Record<string, unknown> {
+  const record = port.host.get(type, id);
+  const kind = port.host.kind(type);
+  if (!record || !kind) throw new PhaselineError('ERR_HTTP_NOT_FOUND', `no ${type} ${id}`, { id });
+  return kind.view(id, record.snapshot);
+}
+
+/**
+ * Appends an input to an actor's inbox and answers with its outcome: the view when accepted, the mapped error when
+ * the machine refused it, 503 `timeout` when no answer came within the configured time.
+ */
+export async function command(port: ActorPort, type: string, id: string, event: ActorEvent): Promise<InputOutcome> {
+  viewOf(port, type, id);
+  const outcome = await port.host.send(type, id, event, { timeoutMs: port.timeoutMs });
+  if (!outcome) {
+    throw new PhaselineError('ERR_ACTOR_TIMEOUT', `${type} ${id} did not answer within ${port.timeoutMs} ms; the request stays queued and will be applied`);
+  }
+  if (outcome.rejection) throw rejectionError(outcome.rejection);
+  return outcome;
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { PHASE_STATES } from '../../../machines/phase.machine.ts';
+import { decode } from '../../../nats/codec.ts';
+import { subjects } from '../../../nats/subjects.ts';
+import { PhaselineError } from '../../errors.ts';
+import type { PhaselineApp } from '../app.ts';
+import { requireUser } from '../auth/guard.ts';
+import { ErrorSchema } from '../error-handler.ts';
+import { command, viewOf, type ActorPort } from './actor-port.ts';
+
+const Commands = ['start', 'stop', 'hold', 'restart', 'abort', 'reset', 'pause', 'resume'] as const;
+const Params = z.object({ id: z.string().min(1).max(200) });
+const Phase = z.looseObject({ id: z.string(), unit: z.string(), state: z.string(), execution: z.string(), mode: z.string() });
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 412: ErrorSchema, 503: ErrorSchema };
+
+/** ISA-88 phase routes (CONTRACT.md §2; ISA-88.01 §5.7): read phases, command them, complete manual ones. */
+export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
+  app.get('/api/v1/phases', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { querystring: z.object({ unit: z.string().optional() }), response: { 200: z.array(Phase) } },
+  }, async (req) => port.host.list('phase')
+    .map((r) => viewOf(port, 'phase', r.id))
+    .filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[]);
+
+  app.get('/api/v1/phases/:id', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { params: Params, response: { 200: Phase, ...errors } },
+  }, async (req) => viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>);
+
+  app.post('/api/v1/phases/:id/commands', {
+    onRequest: app.requirePermission('phase.command'),
+    schema: {
+      params: Params,
+      body: z.strictObject({ command: z.enum(Commands), reason: z.string().max(2000).optional() }),
+      response: { 200: Phase, ...errors },
+    },
+  }, async (req) => {
+    const user = requireUser(req);
+    const { id } = req.params;
+    const automatic = viewOf(port, 'phase', id).execution === 'automatic';
+    // For an automatic phase the answer is the state the control system reports: listen before sending.
+    const reported = automatic ? nextTransition(port, id) : undefined;
+    try {
+      const outcome = await command(port, 'phase', id, {
+        type: req.body.command.toUpperCase(), at: Date.now(), by: user.username, ...(req.body.reason ? { reason: req.body.reason } : {}),
+      });
+      if (reported && outcome.state === outcome.from) {
+        const ok = await reported.wait(outcome.seq);
+        if (!ok) {
+          throw new PhaselineError('ERR_ACTOR_TIMEOUT',
+            `the ${req.body.command} command was sent to the control system, which has not reported a new state within ${port.timeoutMs} ms`,
+            { state: outcome.state, command: req.body.command });
+        }
+      }
+      return viewOf(port, 'phase', id) as z.infer<typeof Phase>;
+    } finally {
+      reported?.close();
+    }
+  });
+
+  app.post('/api/v1/phases/:id/complete', {
+    onRequest: app.requirePermission('phase.command'),
+    schema: {
+      params: Params,
+      body: z.strictObject({ from: z.enum(PHASE_STATES).optional(), reason: z.string().max(2000).optional() }).default({}),
+      response: { 200: Phase, ...errors },
+    },
+  }, async (req) => {
+    const user = requireUser(req);
+    const body = req.body ?? {};
+    await command(port, 'phase', req.params.id, {
+      type: 'STATE_COMPLETE', at: Date.now(), by: user.username,
+      ...(body.from ? { from: body.from } : {}), ...(body.reason ? { reason: body.reason } : {}),
+    });
+    return viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>;
+  });
+}
+
+/** Waits for the phase's next state transition after input `seq` (an `evt.phase.<id>` message). */
+function nextTransition(port: ActorPort, id: string) {
+  const sub = port.nc.subscribe(subjects.event('phase', id));
+  return {
+    async wait(afterSeq: number): Promise<boolean> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), port.timeoutMs)));
+      const seen = (async () => {
+        for await (const m of sub) {
+          const e = decode(m.data) as { seq?: number };
+          if ((e.seq ?? 0) > afterSeq) return true;
+        }
+        return false;
+      })();
+      const r = await Promise.race([seen, timeout]);
+      clearTimeout(timer);
+      return r;
+    },
+    close: () => sub.unsubscribe(),
+  };
+}

@@ -1,0 +1,33 @@
+import { readEnv } from '../config/env.ts';
+import { logger } from './log.ts';
+import { startRuntime } from './runtime.ts';
+
+const log = logger('main');
+
+/** `npm start`: runs the runtime, prints the demo credentials once and the ready line, and stops in order on a signal. */
+async function main(): Promise<void> {
+  const env = readEnv();
+  const runtime = await startRuntime(env);
+  if (runtime.createdCredentials.length) {
+    process.stdout.write(`demo users created (also in ${env.varDir}/demo/credentials.json, mode 0600):\n`);
+    for (const c of runtime.createdCredentials) process.stdout.write(`  ${c.username.padEnd(11)} ${c.password}  roles=${c.roles.join(',')}\n`);
+  }
+  process.stdout.write(`phaseline ready http=${runtime.httpUrl} nats=${runtime.natsUrl}\n`);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => { log.error({}, 'shutdown took too long; exiting'); process.exit(1); }, 30_000);
+    force.unref();
+    runtime.stop().then(() => process.exit(0), (err) => { log.error({ err: String(err) }, 'shutdown failed'); process.exit(1); });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  log.fatal({ err: String(err), stack: (err as Error).stack }, 'phaseline failed to start');
+  process.stderr.write(`phaseline: ${(err as Error).message}\n`);
+  process.exit(1);
+});
