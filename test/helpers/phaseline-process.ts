@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface PhaselineProcess {
+  httpUrl: string;
+  natsUrl: string;
+  proc: ChildProcess;
+  stdout: () => string;
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, like a power cut of the runtime process (its nats-server child lives on and is adopted next start). */
+  kill(): Promise<void>;
+  token(username: string): Promise<string>;
+  api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: T }>;
+}
+
+/** Starts the real program the way `npm start` does, in its own state dir, and waits for the ready line. */
+export async function startPhaseline(varDir: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<PhaselineProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, PHASELINE_VAR: varDir, PHASELINE_HTTP_PORT: '0', PHASELINE_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (err = (err + d).slice(-20_000)));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms; stderr:\n${err}`)), timeoutMs);
+    const check = () => {
+      const m = out.match(/^phaseline ready http=(\S+) nats=(\S+)$/m);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    proc.stdout!.on('data', check);
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited ${code} before ready; stderr:\n${err}`)); });
+  });
+  const httpUrl = ready[1]!;
+  const api: PhaselineProcess['api'] = async (method, path, opts = {}) => {
+    const res = await fetch(httpUrl + path, {
+      method,
+      headers: {
+        ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...opts.headers,
+      },
+      body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
+    });
+    const text = await res.text();
+    let body: any = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* text answer (metrics) */
+    }
+    return { status: res.status, body };
+  };
+  return {
+    httpUrl,
+    natsUrl: ready[2]!,
+    proc,
+    stdout: () => out,
+    api,
+    async stop() {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    async token(username) {
+      const creds = JSON.parse(await readFile(join(varDir, 'demo', 'credentials.json'), 'utf8')) as { username: string; password: string }[];
+      const password = creds.find((c) => c.username === username)!.password;
+      const r = await api('POST', '/api/v1/auth/login', { body: { username, password } });
+      if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.token as string;
+    },
+  };
+}
+
+/** Polls until `f` returns a truthy value. */
+export async function eventually<T>(f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
