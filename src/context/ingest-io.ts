@@ -1,0 +1,68 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { PlantConfig } from '../../config/plant.schema.ts';
+import { encode } from '../../nats/codec.ts';
+import { deadLetter } from '../../nats/dlq.ts';
+import type { Buckets } from '../../nats/streams.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { Contextualiser, type Rejection } from './contextualiser.ts';
+import { frameKeys, parseAggregateKey, readAll, type FinalAggregate, type Frame } from './frame-store.ts';
+import { loadRecord } from './source-record.ts';
+
+interface Ports {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  buckets: Buckets;
+  config: PlantConfig;
+  metrics: Metrics;
+  bufferCap?: number;
+}
+
+/**
+ * Builds a contextualiser core from committed state only: every source record, every frame and the set of final
+ * aggregates. Returns the frames bucket revision it reflects (the watch resumes after it).
+ */
+export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextualiser; revision: number }> {
+  const core = new Contextualiser(o.config, o.bufferCap ? { bufferCap: o.bufferCap } : {});
+  const streamCreated = (await o.jsm.streams.info('TELEMETRY')).created;
+  for (const src of o.config.sources) {
+    const { record, revision, reset } = await loadRecord(o.buckets.ingest, src.id, streamCreated);
+    if (reset) log.warn({ source: src.id }, 'TELEMETRY was recreated: the stream position of this source restarts');
+    core.load(record, revision);
+  }
+  const revision = (await o.buckets.frames.status()).streamInfo.state.last_seq;
+  for (const f of (await readAll<Frame>(o.buckets.frames, frameKeys.frames)).values()) core.knowFrame(f);
+  for await (const k of await o.buckets.frames.keys('agg.>')) {
+    const a = parseAggregateKey(k);
+    if (a) core.index.markFinal(a.frame, a.src);
+  }
+  core.reset();
+  return { core, revision };
+}
+
+/**
+ * Publishes what the commit depends on: dead letters, PLC state inputs (`Nats-Msg-Id` fixed by the message, so a
+ * retry after a crash is deduplicated) and final aggregates (idempotent puts). All land before the commit.
+ */
+export async function publishOutbox(
+  o: Ports,
+  core: Contextualiser,
+  finals: FinalAggregate[],
+  log: Logger,
+): Promise<void> {
+  const work: Promise<unknown>[] = [];
+  for (const r of core.rejections) work.push(letter(o, r, log));
+  for (const i of core.inputs) work.push(o.js.publish(i.subject, encode(i.envelope), { msgID: i.msgId }));
+  for (const a of finals) work.push(o.buckets.frames.put(frameKeys.aggregate(a.frame, a.src), encode(a)));
+  await Promise.all(work);
+  core.rejections.length = 0;
+  core.inputs.length = 0;
+}
+
+function letter(o: Ports, r: Rejection, log: Logger): Promise<void> {
+  const data = r.data instanceof Uint8Array ? r.data : encode(r.data);
+  const { reason, detail, subject, streamSeq } = r;
+  log.warn({ subject, streamSeq, reason, detail }, 'telemetry dead-lettered');
+  const base = { reason, detail, subject, data, stream: 'TELEMETRY', streamSeq };
+  return deadLetter(o.js, o.metrics, r.msgId ? { ...base, msgId: r.msgId } : base, r.dedupeId);
+}

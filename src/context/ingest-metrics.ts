@@ -1,0 +1,65 @@
+import type { Metrics } from '../metrics.ts';
+import type { Contextualiser } from './contextualiser.ts';
+
+/** Declares every contextualiser metric so `/metrics` shows them before the first sample (CONTRACT.md §2). */
+export function describeIngestMetrics(m: Metrics): void {
+  m.describe('phaseline_ingest_messages_total', 'counter', 'Telemetry messages applied, by source');
+  m.describe('phaseline_ingest_samples_total', 'counter', 'Telemetry samples applied, by source');
+  m.describe(
+    'phaseline_ingest_duplicates_total',
+    'counter',
+    'Telemetry messages whose (src, epoch, seq) was applied before',
+  );
+  m.describe(
+    'phaseline_ingest_redelivered_total',
+    'counter',
+    'Redeliveries skipped: their batch was already committed',
+  );
+  m.describe(
+    'phaseline_ingest_gaps',
+    'gauge',
+    'Sequence gaps per source, by status (pending: the edge may still fill)',
+  );
+  m.describe('phaseline_ingest_lag_ms', 'gauge', 'Receipt time minus edge send time of the last applied message');
+  m.describe(
+    'phaseline_source_buffer_depth',
+    'gauge',
+    'Messages in the edge store-and-forward buffer (last heartbeat)',
+  );
+  m.describe('phaseline_source_clock_offset_ms', 'gauge', 'Heartbeat receipt time minus edge send time');
+  m.describe('phaseline_frames_open', 'gauge', 'Event frames without an end');
+  m.describe('phaseline_frames_inexact_total', 'counter', 'Frames backfilled or cut beyond the recent-sample buffer');
+  m.describe('phaseline_ingest_commits_total', 'counter', 'Source records committed');
+  m.describe('phaseline_ingest_failures_total', 'counter', 'Ingest cycles that failed and were recovered by reloading');
+  m.describe('phaseline_dead_letters_total', 'counter', 'Messages dead-lettered, by original stream and reason');
+}
+
+/** Publishes a committed cycle's counters and gauges, and clears the counters. */
+export function flushIngestMetrics(
+  m: Metrics,
+  core: Contextualiser,
+  committed: Set<string>,
+  framesChanged: boolean,
+): void {
+  for (const st of core.states.values()) {
+    const source = st.def.id;
+    const c = st.counts;
+    if (c.messages) m.inc('phaseline_ingest_messages_total', { source }, c.messages);
+    if (c.samples) m.inc('phaseline_ingest_samples_total', { source }, c.samples);
+    if (c.duplicates) m.inc('phaseline_ingest_duplicates_total', { source }, c.duplicates);
+    if (c.redelivered) m.inc('phaseline_ingest_redelivered_total', { source }, c.redelivered);
+    c.messages = c.samples = c.duplicates = c.redelivered = 0;
+    if (!committed.has(source)) continue;
+    let pending = 0;
+    let lost = 0;
+    for (const ep of Object.values(st.rec.epochs)) for (const g of ep.gaps) g.status === 'pending' ? pending++ : lost++;
+    m.set('phaseline_ingest_gaps', { source, status: 'pending' }, pending);
+    m.set('phaseline_ingest_gaps', { source, status: 'lost' }, lost);
+    if (st.rec.lagMs !== undefined) m.set('phaseline_ingest_lag_ms', { source }, st.rec.lagMs);
+  }
+  if (framesChanged) m.set('phaseline_frames_open', {}, core.index.openCount());
+  if (core.inexact) {
+    m.inc('phaseline_frames_inexact_total', {}, core.inexact);
+    core.inexact = 0;
+  }
+}
