@@ -27,15 +27,7 @@ export interface SourceView {
 }
 
 /** An event frame with its aggregates as `GET /frames` shows it (CONTRACT.md §2). */
-export interface FrameView {
-  id: string;
-  kind: FrameKind;
-  batchId: string;
-  unit: string;
-  phase?: string;
-  unitProcedure?: string;
-  operation?: string;
-  contextId?: string;
+export interface FrameView extends Omit<Frame, 'start' | 'end' | 'openedBy' | 'closedBy'> {
   start: string;
   end?: string;
   startMs: number;

@@ -25,17 +25,8 @@ export interface CheckpointBody {
 }
 
 /** One entry of the hash-chained audit trail (21 CFR 11.10(e) audit trail; 11.10(c) protection of records). */
-export interface AuditEntry {
+export interface AuditEntry extends AuditRequest {
   seq: number;
-  at: number;
-  who: string;
-  action: string;
-  target: string;
-  reason?: string;
-  before?: unknown;
-  after?: unknown;
-  configVersion?: string;
-  ref?: string;
   src?: AuditSource;
   prevHash: string;
   hash: string;
