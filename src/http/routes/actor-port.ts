@@ -24,7 +24,13 @@ export function viewOf(port: ActorPort, type: string, id: string): Record<string
  */
 export async function command(port: ActorPort, type: string, id: string, event: ActorEvent): Promise<InputOutcome> {
   viewOf(port, type, id);
-  const outcome = await port.host.send(type, id, event, { timeoutMs: port.timeoutMs });
+  let outcome: InputOutcome | undefined;
+  try {
+    outcome = await port.host.send(type, id, event, { timeoutMs: port.timeoutMs });
+  } catch (err) {
+    // The input could not be appended to the inbox: nothing was applied, the client may retry.
+    throw new PhaselineError('ERR_NATS_UNAVAILABLE', `the message bus did not accept the request: ${(err as Error).message}`, {}, { cause: err });
+  }
   if (!outcome) {
     throw new PhaselineError('ERR_ACTOR_TIMEOUT', `${type} ${id} did not answer within ${port.timeoutMs} ms; the request stays queued and will be applied`);
   }
