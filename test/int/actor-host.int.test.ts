@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyInput, initialRecord } from '../../actors/apply.ts';
 import { ActorHost } from '../../actors/host.ts';
 import { phaseKind } from '../../actors/phase.actor.ts';
 import { unitKind } from '../../actors/unit.actor.ts';
@@ -199,6 +200,23 @@ describe('actor host', () => {
       expect(ok?.state).toBe('Stopping');
       const dl = (await subjectMessages('DEADLETTER', 'dlq.inbox.>')).map((m) => (m.data as any).reason);
       expect(dl).toEqual(['unknown_actor', 'invalid', 'invalid']);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('replays the recorded inbox of an actor through the pure machine to the same snapshot it persisted', async () => {
+    const host = makeHost();
+    await host.start();
+    try {
+      const kind = host.kind('phase')!;
+      const persisted = host.get('phase', 'R101.CHARGE')!;
+      const inputs = (await subjectMessages('INBOX', 'inbox.phase.R101=2ECHARGE')).filter((m) => m.seq <= persisted.lastSeq);
+      expect(inputs.length).toBeGreaterThan(2);
+      let record = initialRecord(kind, 'R101.CHARGE', kind.actors.get('R101.CHARGE'), 'INBOX', persisted.streamCreated);
+      for (const m of inputs) record = applyInput(kind, record, (m.data as any).event, m.seq, 'sha256:test').record;
+      expect(record.snapshot).toEqual(persisted.snapshot);
+      expect(record.outbox).toEqual(persisted.outbox);
     } finally {
       await host.stop();
     }
