@@ -36,19 +36,24 @@ export const BUCKETS = {
 export type BucketName = keyof typeof BUCKETS;
 export type Buckets = Record<BucketName, KV>;
 
+/** The full configuration of a stream: the product's common settings (file storage, 2-minute dedupe) plus `def`. */
+export function streamConfig(name: string, def: Partial<StreamConfig>): Partial<StreamConfig> & { name: string } {
+  return {
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: 1,
+    duplicate_window: 120 * 1e9,
+    allow_direct: true,
+    ...def,
+    name,
+  };
+}
+
 /** Creates every stream, or updates it to the definition here when it already exists. */
 export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
   for (const [name, def] of Object.entries(STREAMS)) {
-    const config: Partial<StreamConfig> & { name: string } = {
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      num_replicas: 1,
-      duplicate_window: 120 * 1e9,
-      allow_direct: true,
-      ...def,
-      name,
-    };
+    const config = streamConfig(name, def);
     try {
       await jsm.streams.info(name);
       await jsm.streams.update(name, config);

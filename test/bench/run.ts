@@ -20,9 +20,6 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
   jetstream,
   jetstreamManager,
   type JetStreamClient,
@@ -32,7 +29,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { readEnv } from '../../config/env.ts';
 import { loadConfig } from '../../config/load.ts';
 import { encode, nativeCodec } from '../../nats/codec.ts';
-import { STREAMS, ensureBuckets, ensureStreams, type Buckets } from '../../nats/streams.ts';
+import { STREAMS, streamConfig, ensureBuckets, ensureStreams, type Buckets } from '../../nats/streams.ts';
 import { subjects } from '../../nats/subjects.ts';
 import { connectNats } from '../../src/broker/connect.ts';
 import { natsServerVersion, resolveNatsServer } from '../../src/broker/resolve.ts';
@@ -165,17 +162,7 @@ async function main(): Promise<number> {
 
   // ---- (a) raw ceiling ----
   const rawStream = 'RAW';
-  await rt.jsm.streams.add({
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    num_replicas: 1,
-    duplicate_window: 120 * 1e9,
-    allow_direct: true,
-    ...STREAMS['TELEMETRY'],
-    name: rawStream,
-    subjects: ['raw.>'],
-  });
+  await rt.jsm.streams.add(streamConfig(rawStream, { ...STREAMS['TELEMETRY'], subjects: ['raw.>'] }));
   const rawWl = workload(config, SRC, `raw-${Date.now()}`, SAMPLES);
   const rawT0 = Date.now() - 2 * messages * SAMPLES - 3_600_000;
   const rawMsg = (seq: number) => rawWl.message(seq, rawT0 + seq * SAMPLES);

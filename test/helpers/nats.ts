@@ -93,3 +93,19 @@ export async function startTestNats(): Promise<TestNats> {
     },
   };
 }
+
+/** A client connection with its JetStream handles, as the integration tests use them. */
+export interface TestConn {
+  nc: import('@nats-io/transport-node').NatsConnection;
+  js: import('@nats-io/jetstream').JetStreamClient;
+  jsm: import('@nats-io/jetstream').JetStreamManager;
+}
+
+/** Connects a client (no async traces, like the product's high-rate connections) and records it for cleanup. */
+export async function connectTest(url: string, track: TestConn['nc'][]): Promise<TestConn> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url, noAsyncTraces: true });
+  track.push(nc);
+  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+}

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRequest } from '../../actors/envelope.ts';
 import { decode, encode } from '../../nats/codec.ts';
@@ -14,14 +14,10 @@ import { loadOrCreateAuditKey, readAuditPublicKeys, type AuditKey } from '../../
 import { readAudit, verifyAudit } from '../../src/records/audit-read.ts';
 import { loadPosition } from '../../src/records/audit-state.ts';
 import { startAuditWriter, type AuditWriter, type AuditWriterOptions } from '../../src/records/audit-writer.ts';
-import { startTestNats } from '../helpers/nats.ts';
+import { connectTest, startTestNats, type TestConn } from '../helpers/nats.ts';
 
 type Nats = Awaited<ReturnType<typeof startTestNats>>;
-interface Conn {
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-}
+type Conn = TestConn;
 
 let server: Nats;
 let conn: Conn;
@@ -30,11 +26,7 @@ let varDir: string;
 let key: AuditKey;
 const open: { writers: AuditWriter[]; conns: NatsConnection[] } = { writers: [], conns: [] };
 
-async function connectTo(): Promise<Conn> {
-  const nc = await connect({ servers: server.url, noAsyncTraces: true });
-  open.conns.push(nc);
-  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
-}
+const connectTo = (): Promise<Conn> => connectTest(server.url, open.conns);
 
 beforeEach(async () => {
   server = await startTestNats();

@@ -1,5 +1,4 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InputEnvelope } from '../../actors/envelope.ts';
 import { loadConfig } from '../../config/load.ts';
@@ -14,14 +13,10 @@ import { startIngest, type Ingest, type IngestOptions } from '../../src/context/
 import { listFrames, listSources } from '../../src/context/queries.ts';
 import { decodeRecord, recordKey } from '../../src/context/source-record.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { startTestNats } from '../helpers/nats.ts';
+import { connectTest, startTestNats, type TestConn } from '../helpers/nats.ts';
 
 type Nats = Awaited<ReturnType<typeof startTestNats>>;
-interface Conn {
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-}
+type Conn = TestConn;
 
 const T0 = 1_700_000_000_000;
 const TT = 'R201.TT01.PV';
@@ -31,11 +26,7 @@ let buckets: Buckets;
 let config: PlantConfig;
 const open: { ingests: Ingest[]; conns: NatsConnection[] } = { ingests: [], conns: [] };
 
-async function connectTo(): Promise<Conn> {
-  const nc = await connect({ servers: server.url, noAsyncTraces: true });
-  open.conns.push(nc);
-  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
-}
+const connectTo = (): Promise<Conn> => connectTest(server.url, open.conns);
 
 beforeEach(async () => {
   server = await startTestNats();
