@@ -1,8 +1,8 @@
-import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { decode, encode } from '../nats/codec.ts';
-import { ackFloorNext, resetOrderedConsumer } from '../nats/consumers.ts';
+import { resetAtAckFloor } from '../nats/consumers.ts';
 import { decodeId, encodeId } from '../nats/ids.ts';
 import { subjects } from '../nats/subjects.ts';
 import { applyInput, initialRecord, type ActorRecord } from './apply.ts';
@@ -171,8 +171,8 @@ export class ActorHost {
     const filter = `inbox.${kind.type}.>`;
     while (!this.#abort.signal.aborted) {
       try {
-        const start = await ackFloorNext(this.#o.jsm, INBOX, name);
-        const consumer: Consumer = await resetOrderedConsumer(this.#o.jsm, INBOX, name, filter, start, this.#o.batch ?? 256);
+        const spec = { stream: INBOX, durable: name, filter, maxAckPending: this.#o.batch ?? 256 };
+        const { consumer } = await resetAtAckFloor(this.#o.jsm, spec);
         const messages = await consumer.consume({ max_messages: this.#o.batch ?? 256 });
         this.#consumers.set(kind.type, messages);
         if (this.#abort.signal.aborted) messages.stop();

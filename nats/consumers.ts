@@ -1,41 +1,52 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiError, type Consumer, type JetStreamManager } from '@nats-io/jetstream';
 
+/** A durable pull consumer that is applied strictly in order by one writer. */
+export interface OrderedConsumerSpec {
+  stream: string;
+  durable: string;
+  filter: string;
+  maxAckPending: number;
+  /** Generous by default: a slow batch must not be redelivered behind the writer's back (FACTS.md). */
+  ackWaitMs?: number;
+}
+
 /**
  * (Re)creates a durable pull consumer that delivers from `startSeq` on. Resetting, rather than waiting for
  * redelivery after ack_wait, keeps an ordered inbox strictly in order after a crash or an aborted batch
  * (DESIGN.md principle 2: never skip ahead).
  */
-export async function resetOrderedConsumer(
-  jsm: JetStreamManager,
-  stream: string,
-  name: string,
-  filter: string,
-  startSeq: number,
-  maxAckPending: number,
-): Promise<Consumer> {
-  await jsm.consumers.delete(stream, name).catch((err: unknown) => {
-    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // 10014: consumer not found
+export async function resetOrderedConsumer(jsm: JetStreamManager, spec: OrderedConsumerSpec, startSeq: number): Promise<Consumer> {
+  await jsm.consumers.delete(spec.stream, spec.durable).catch((err: unknown) => {
+    if (!isConsumerNotFound(err)) throw err;
   });
-  await jsm.consumers.add(stream, {
-    durable_name: name,
-    filter_subject: filter,
+  await jsm.consumers.add(spec.stream, {
+    durable_name: spec.durable,
+    filter_subject: spec.filter,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: startSeq > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(startSeq > 1 ? { opt_start_seq: startSeq } : {}),
-    ack_wait: 10 * 60 * 1e9, // generous: a slow batch must not be redelivered behind our back
-    max_ack_pending: maxAckPending,
+    ack_wait: (spec.ackWaitMs ?? 600_000) * 1e6,
+    max_ack_pending: spec.maxAckPending,
     max_deliver: -1,
   });
-  return jsm.jetstream().consumers.get(stream, name);
+  return jsm.jetstream().consumers.get(spec.stream, spec.durable);
 }
 
-/** The first stream sequence not yet acknowledged by a durable consumer (1 when it does not exist). */
-export async function ackFloorNext(jsm: JetStreamManager, stream: string, name: string): Promise<number> {
+/**
+ * Recreates a durable consumer at its ack floor, so messages an earlier instance received but did not acknowledge
+ * come again at once and in order; whatever was applied among them is recognised and skipped by the caller.
+ * Returns the consumer and the floor (every message up to it is done).
+ */
+export async function resetAtAckFloor(jsm: JetStreamManager, spec: OrderedConsumerSpec): Promise<{ consumer: Consumer; floor: number }> {
+  let floor = 0;
   try {
-    const info = await jsm.consumers.info(stream, name);
-    return info.ack_floor.stream_seq + 1;
+    floor = (await jsm.consumers.info(spec.stream, spec.durable)).ack_floor.stream_seq;
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 10014) return 1;
-    throw err;
+    if (!isConsumerNotFound(err)) throw err;
   }
+  return { consumer: await resetOrderedConsumer(jsm, spec, floor + 1), floor };
+}
+
+function isConsumerNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === 10014;
 }

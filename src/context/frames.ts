@@ -5,7 +5,7 @@ import type { PlantConfig } from '../../config/plant.schema.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { deadLetter } from '../../nats/dlq.ts';
 import { logger, type Logger } from '../log.ts';
-import { resetDurable } from './durable.ts';
+import { resetAtAckFloor } from '../../nats/consumers.ts';
 import type { Metrics } from '../metrics.ts';
 import { onContext, onPhaseEvent, type PhaseCursor, type Step, type UnitCursor } from './frame-rules.ts';
 import { frameKeys, putFrame, type Frame } from './frame-store.ts';
@@ -140,7 +140,7 @@ export async function startFrameTracker(o: FrameTrackerOptions): Promise<FrameTr
   for (const feed of feeds) {
     const { stream, durable, filter } = feed;
     const spec = { stream, durable, filter, ackWaitMs: 60_000, maxAckPending: 256 };
-    const { consumer, floor } = await resetDurable(o.jsm, spec);
+    const { consumer, floor } = await resetAtAckFloor(o.jsm, spec);
     feed.consumer = consumer;
     feed.done = floor;
   }

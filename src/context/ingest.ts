@@ -8,7 +8,7 @@ import { MSG_ID } from '../../nats/subjects.ts';
 import { logger, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Contextualiser } from './contextualiser.ts';
-import { resetDurable } from './durable.ts';
+import { resetAtAckFloor } from '../../nats/consumers.ts';
 import { frameKeys, type Frame } from './frame-store.ts';
 import { startFrameTracker, type FrameTracker } from './frames.ts';
 import { startHeartbeats, type LiveState } from './heartbeats.ts';
@@ -184,7 +184,7 @@ class IngestRunner {
       ackWaitMs: this.#o.ackWaitMs ?? 300_000,
       maxAckPending: this.#batchSize * 4,
     };
-    const { consumer, floor } = await resetDurable(this.#o.jsm, spec);
+    const { consumer, floor } = await resetAtAckFloor(this.#o.jsm, spec);
     this.#doneSeq = Math.max(this.#doneSeq, floor);
     this.#messages = await consumer.consume({
       max_messages: this.#batchSize,

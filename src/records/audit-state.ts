@@ -1,10 +1,10 @@
-import { resetOrderedConsumer } from '../../nats/consumers.ts';
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
 import type { AuditRequest } from '../../actors/envelope.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { subjects } from '../../nats/subjects.ts';
+import { resetOrderedConsumer } from '../../nats/consumers.ts';
 import { chainEntry, type ChainHead } from './audit-chain.ts';
 
 /** KV key (actors bucket) of the writer's position record: actor type `audit`, id `writer`. */
@@ -140,7 +140,7 @@ export function isWrongLastSequence(err: unknown): boolean {
 
 /** (Re)creates the writer's durable pull consumer at `startSeq`, keeping the inbox strictly in order. */
 export function resetAuditConsumer(jsm: JetStreamManager, name: string, startSeq: number, batch: number) {
-  return resetOrderedConsumer(jsm, 'INBOX', name, subjects.auditInbox, Math.max(1, startSeq), batch);
+  return resetOrderedConsumer(jsm, { stream: 'INBOX', durable: name, filter: subjects.auditInbox, maxAckPending: batch }, Math.max(1, startSeq));
 }
 
 const RequestSchema = z.strictObject({
