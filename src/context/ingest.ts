@@ -52,6 +52,9 @@ export interface Ingest {
 type Waiter = { target: number; resolve: () => void; reject: (err: Error) => void };
 type Queued = { m: JsMsg; rt: number };
 
+/** Messages processed between two yields to the event loop. */
+const YIELD_EVERY = 32;
+
 class SimulatedCrash extends Error {}
 
 /**
@@ -244,9 +247,13 @@ class IngestRunner {
       if (change?.type === 'moved') this.#log.warn({ frame: f.id }, 'frame window moved; aggregates left as they were');
     }
     const batch = this.#queue.splice(0, this.#batchSize);
-    for (const { m, rt } of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const { m, rt } = batch[i]!;
       const msgId = m.headers?.get(MSG_ID);
       core.process({ subject: m.subject, data: m.data, streamSeq: m.seq, receivedAt: rt, ...(msgId ? { msgId } : {}) });
+      // Ingest shares the event loop with HTTP and the actor host: give way every few messages so a large batch
+      // never stalls an operator's request (nothing else touches `core` in between).
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
     const now = this.#now();
     this.#kick = false;
