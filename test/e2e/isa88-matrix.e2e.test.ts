@@ -3,30 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhaseline, type PhaselineProcess } from '../helpers/phaseline-process.ts';
+import { ISA88_COMMANDS, ISA88_MATRIX, ISA88_PATHS, ISA88_STATES } from '../model/requirements/isa88-phase.ts';
 
-// STANDARDS.md §1.3, typed here as data (not derived from the machine): state × command → target, '' = invalid.
-const COMMANDS = ['start', 'stop', 'hold', 'restart', 'abort', 'reset', 'pause', 'resume'] as const;
-const TABLE: Record<string, { sc: string; cmd: Partial<Record<(typeof COMMANDS)[number], string>> }> = {
-  Idle: { sc: '', cmd: { start: 'Running' } },
-  Running: { sc: 'Complete', cmd: { stop: 'Stopping', hold: 'Holding', abort: 'Aborting', pause: 'Pausing' } },
-  Complete: { sc: '', cmd: { reset: 'Idle' } },
-  Pausing: { sc: 'Paused', cmd: { stop: 'Stopping', hold: 'Holding', abort: 'Aborting' } },
-  Paused: { sc: '', cmd: { stop: 'Stopping', hold: 'Holding', abort: 'Aborting', resume: 'Running' } },
-  Holding: { sc: 'Held', cmd: { stop: 'Stopping', abort: 'Aborting' } },
-  Held: { sc: '', cmd: { stop: 'Stopping', restart: 'Restarting', abort: 'Aborting' } },
-  Restarting: { sc: 'Running', cmd: { stop: 'Stopping', hold: 'Holding', abort: 'Aborting' } },
-  Stopping: { sc: 'Stopped', cmd: { abort: 'Aborting' } },
-  Stopped: { sc: '', cmd: { abort: 'Aborting', reset: 'Idle' } },
-  Aborting: { sc: 'Aborted', cmd: {} },
-  Aborted: { sc: '', cmd: { reset: 'Idle' } },
-};
-// How to reach each state from Idle ('complete' = the manual state-complete report).
-const PATH: Record<string, string[]> = {
-  Idle: [], Running: ['start'], Complete: ['start', 'complete'], Pausing: ['start', 'pause'],
-  Paused: ['start', 'pause', 'complete'], Holding: ['start', 'hold'], Held: ['start', 'hold', 'complete'],
-  Restarting: ['start', 'hold', 'complete', 'restart'], Stopping: ['start', 'stop'], Stopped: ['start', 'stop', 'complete'],
-  Aborting: ['start', 'abort'], Aborted: ['start', 'abort', 'complete'],
-};
+const COMMANDS = ISA88_COMMANDS.map((c) => c.toLowerCase());
+const TABLE = Object.fromEntries(ISA88_STATES.map((s) => [s, {
+  sc: ISA88_MATRIX[s].SC ?? '',
+  cmd: Object.fromEntries(ISA88_COMMANDS.filter((c) => ISA88_MATRIX[s][c]).map((c) => [c.toLowerCase(), ISA88_MATRIX[s][c]!])) as Record<string, string>,
+}])) as Record<string, { sc: string; cmd: Record<string, string> }>;
+const PATH = Object.fromEntries(ISA88_STATES.map((s) => [s, ISA88_PATHS[s].map((c) => (c === 'SC' ? 'complete' : c.toLowerCase()))]));
 
 let rt: PhaselineProcess;
 let varDir: string;
@@ -66,7 +50,7 @@ afterAll(async () => {
 describe('ISA-88 state × command matrix over HTTP (STANDARDS.md §1.3)', () => {
   for (const state of Object.keys(TABLE)) {
     it(`answers all 8 commands and state-complete in ${state} as the table says`, async () => {
-      for (const command of [...COMMANDS, 'complete'] as const) {
+      for (const command of [...COMMANDS, 'complete']) {
         await toIdle();
         for (const step of PATH[state]!) expect((await act(step)).status).toBe(200);
         expect((await rt.api('GET', phase, { token: op })).body.state).toBe(state);

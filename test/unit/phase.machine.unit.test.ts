@@ -2,52 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition } from 'xstate';
 import { allowedCommands, phaseMachine } from '../../machines/phase.machine.ts';
 import type { PhaseEvent, PhaseInput } from '../../machines/phase.machine.ts';
+import {
+  ISA88_COMMANDS, ISA88_MATRIX, ISA88_PATHS, ISA88_STATES,
+  type Isa88Column, type Isa88Command, type Isa88State,
+} from '../model/requirements/isa88-phase.ts';
 
-type State =
-  | 'Idle' | 'Running' | 'Complete' | 'Pausing' | 'Paused' | 'Holding'
-  | 'Held' | 'Restarting' | 'Stopping' | 'Stopped' | 'Aborting' | 'Aborted';
-type Command = 'START' | 'STOP' | 'HOLD' | 'RESTART' | 'ABORT' | 'RESET' | 'PAUSE' | 'RESUME';
-type Column = 'SC' | Command;
+type State = Isa88State;
+type Command = Isa88Command;
+type Column = Isa88Column;
 type Snapshot = ReturnType<typeof initialTransition<typeof phaseMachine>>[0];
 
-const STATES: State[] = [
-  'Idle', 'Running', 'Complete', 'Pausing', 'Paused', 'Holding',
-  'Held', 'Restarting', 'Stopping', 'Stopped', 'Aborting', 'Aborted',
-];
-const COMMANDS: Command[] = ['START', 'STOP', 'HOLD', 'RESTART', 'ABORT', 'RESET', 'PAUSE', 'RESUME'];
+const STATES = ISA88_STATES;
+const COMMANDS = ISA88_COMMANDS;
 const COLUMNS: Column[] = ['SC', ...COMMANDS];
-
-// STANDARDS.md §1.3, typed by hand: the machine is checked against this table, never derived from it.
-const MATRIX: Record<State, Partial<Record<Column, State>>> = {
-  Idle: { START: 'Running' },
-  Running: { SC: 'Complete', STOP: 'Stopping', HOLD: 'Holding', ABORT: 'Aborting', PAUSE: 'Pausing' },
-  Complete: { RESET: 'Idle' },
-  Pausing: { SC: 'Paused', STOP: 'Stopping', HOLD: 'Holding', ABORT: 'Aborting' },
-  Paused: { STOP: 'Stopping', HOLD: 'Holding', ABORT: 'Aborting', RESUME: 'Running' },
-  Holding: { SC: 'Held', STOP: 'Stopping', ABORT: 'Aborting' },
-  Held: { STOP: 'Stopping', RESTART: 'Restarting', ABORT: 'Aborting' },
-  Restarting: { SC: 'Running', STOP: 'Stopping', HOLD: 'Holding', ABORT: 'Aborting' },
-  Stopping: { SC: 'Stopped', ABORT: 'Aborting' },
-  Stopped: { ABORT: 'Aborting', RESET: 'Idle' },
-  Aborting: { SC: 'Aborted' },
-  Aborted: { RESET: 'Idle' },
-};
-
-// A path of valid events from Idle to each state.
-const PATHS: Record<State, Column[]> = {
-  Idle: [],
-  Running: ['START'],
-  Complete: ['START', 'SC'],
-  Pausing: ['START', 'PAUSE'],
-  Paused: ['START', 'PAUSE', 'SC'],
-  Holding: ['START', 'HOLD'],
-  Held: ['START', 'HOLD', 'SC'],
-  Restarting: ['START', 'HOLD', 'SC', 'RESTART'],
-  Stopping: ['START', 'STOP'],
-  Stopped: ['START', 'STOP', 'SC'],
-  Aborting: ['START', 'ABORT'],
-  Aborted: ['START', 'ABORT', 'SC'],
-};
+const MATRIX = ISA88_MATRIX;
+const PATHS = ISA88_PATHS;
 
 const MANUAL: PhaseInput = { id: 'R201.HEAT', unit: 'R201', execution: 'manual' };
 const AUTOMATIC: PhaseInput = {
