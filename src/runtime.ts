@@ -23,6 +23,7 @@ import { startPlcSimulator } from './edge/plc-simulator.ts';
 import { buildApp } from './http/app.ts';
 import { SessionStore } from './http/auth/sessions.ts';
 import { ensureDemoUsers, UserStore, type DemoCredential } from './http/auth/users.ts';
+import { registerMachineRoutes } from './http/routes/machines.routes.ts';
 import { phaseRoutes } from './http/routes/phases.routes.ts';
 import { recordRoutes } from './http/routes/records.routes.ts';
 import { unitRoutes } from './http/routes/units.routes.ts';
@@ -126,6 +127,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     const port = { host, nc, timeoutMs: config.runtime.actors.commandTimeoutMs };
     phaseRoutes(app, port);
     unitRoutes(app, port);
+    registerMachineRoutes(app);
     recordRoutes(app, {
       config, jsm, metrics,
       publicKeys: () => loadAuditPublicKeys(env.varDir),
