@@ -1,8 +1,9 @@
+import { alarmMachine } from './alarm.machine.ts';
 import { phaseMachine } from './phase.machine.ts';
 import { unitMachine } from './unit.machine.ts';
 
 /** Every machine definition by name, as served by `GET /machines` and `phaseline/machines` (CONTRACT.md §4). */
-export const machines = { phase: phaseMachine, unit: unitMachine } as const;
+export const machines = { phase: phaseMachine, unit: unitMachine, alarm: alarmMachine } as const;
 
 /** The name of one machine definition. */
 export type MachineName = keyof typeof machines;
@@ -41,3 +42,30 @@ export type {
   UnitRejectParams,
   UnitStatus,
 } from './unit.machine.ts';
+export {
+  ALARM_MACHINE_VERSION,
+  ALARM_PROCESS_STATES,
+  ISA18_STATE_NAMES,
+  SHELVE_TIMER,
+  SYSTEM_USER,
+  alarmFlags,
+  alarmMachine,
+  alarmStateName,
+} from './alarm.machine.ts';
+export type {
+  AlarmCommand,
+  AlarmCommandParams,
+  AlarmContext,
+  AlarmEvent,
+  AlarmFlags,
+  AlarmInput,
+  AlarmMeta,
+  AlarmPriority,
+  AlarmProcessState,
+  AlarmRejectParams,
+  AlarmReport,
+  AlarmStamp,
+  AlarmTransitionParams,
+  Isa18Letter,
+  Isa18StateName,
+} from './alarm.machine.ts';
