@@ -1,0 +1,13 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { diagramFiles } from './files.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `npm run diagrams`: writes docs/diagrams/ from the machine definitions. */
+for (const [path, content] of diagramFiles()) {
+  await mkdir(dirname(join(ROOT, path)), { recursive: true });
+  await writeFile(join(ROOT, path), content);
+  process.stdout.write(`wrote ${path}\n`);
+}

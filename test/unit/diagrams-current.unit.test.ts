@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { diagramFiles } from '../../src/diagrams/files.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('committed diagrams', () => {
+  for (const [path, content] of diagramFiles()) {
+    it(`${path} is what the machine definition renders today (run npm run diagrams)`, () => {
+      let committed: string;
+      try {
+        committed = readFileSync(join(ROOT, path), 'utf8');
+      } catch {
+        throw new Error(`${path} is missing: run npm run diagrams and commit it`);
+      }
+      expect(committed, `${path} is out of date: run npm run diagrams`).toBe(content);
+    });
+  }
+});
