@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode } from '../../nats/codec.ts';
+import { decode, encode } from '../../nats/codec.ts';
 import { connectNats } from '../../src/broker/connect.ts';
 import { eventually, startPhaseline, type PhaselineProcess } from '../helpers/phaseline-process.ts';
 
@@ -79,6 +79,16 @@ describe('kill -9 of the runtime during ingest', () => {
     const audit = (await rt.api('GET', '/api/v1/audit?target=phase:R201.HEAT&limit=10000', { token: qa })).body as any[];
     const transitions = audit.filter((e) => e.action === 'phase.transition').map((e) => e.after.state);
     expect(transitions).toEqual(phase.state === 'Running' ? ['Running'] : ['Running', 'Holding']);
+    // EVENTS: each transition of the phase published exactly once, none missing.
+    const events: string[] = [];
+    const c = await jetstream(nc).consumers.get('EVENTS', { filter_subjects: ['evt.phase.R201=2EHEAT'] });
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (!m) break;
+      events.push((decode(m.data) as { to: string }).to);
+      if (m.info.pending === 0) break;
+    }
+    expect(events).toEqual(transitions);
     const refs = audit.map((e) => e.src?.msgId).filter(Boolean);
     expect(new Set(refs).size).toBe(refs.length);
     expect((await rt.api('GET', '/api/v1/audit/verify', { token: qa })).body.ok).toBe(true);
