@@ -1,9 +1,19 @@
 import { alarmMachine } from './alarm.machine.ts';
+import { batchMachine } from './batch.machine.ts';
+import { equipmentModuleMachine } from './equipment-module.machine.ts';
+import { exceptionMachine } from './exception.machine.ts';
 import { phaseMachine } from './phase.machine.ts';
 import { unitMachine } from './unit.machine.ts';
 
 /** Every machine definition by name, as served by `GET /machines` and `phaseline/machines` (CONTRACT.md §4). */
-export const machines = { phase: phaseMachine, unit: unitMachine, alarm: alarmMachine } as const;
+export const machines = {
+  phase: phaseMachine,
+  unit: unitMachine,
+  alarm: alarmMachine,
+  equipmentModule: equipmentModuleMachine,
+  exception: exceptionMachine,
+  batch: batchMachine,
+} as const;
 
 /** The name of one machine definition. */
 export type MachineName = keyof typeof machines;
@@ -69,3 +79,28 @@ export type {
   Isa18Letter,
   Isa18StateName,
 } from './alarm.machine.ts';
+export {
+  CALIBRATION_DUE_TIMER,
+  EQUIPMENT_MODULE_MACHINE_VERSION,
+  EQUIPMENT_MODULE_STATES,
+  REPORTED_INTERLOCK_CAUSES,
+  equipmentModuleMachine,
+} from './equipment-module.machine.ts';
+export type {
+  EquipmentModuleContext,
+  EquipmentModuleEvent,
+  EquipmentModuleInput,
+  EquipmentModuleState,
+  InterlockCause,
+} from './equipment-module.machine.ts';
+export { EXCEPTION_MACHINE_VERSION, EXCEPTION_STATES, SIGNATURE_MEANINGS, exceptionMachine } from './exception.machine.ts';
+export type {
+  ExceptionContext,
+  ExceptionEvent,
+  ExceptionInput,
+  ExceptionKind,
+  ExceptionState,
+  SignatureManifestation,
+} from './exception.machine.ts';
+export { BATCH_COMMANDS, BATCH_MACHINE_VERSION, BATCH_STATES, b2mmlResponseState, b2mmlState, batchMachine, startGateReasons } from './batch.machine.ts';
+export type { BatchContext, BatchEvent, BatchInput, BatchState } from './batch.machine.ts';
