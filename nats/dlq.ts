@@ -2,7 +2,11 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { encode } from './codec.ts';
 import { MSG_ID, subjects } from './subjects.ts';
-import type { Metrics } from '../src/metrics.ts';
+
+/** The counter port dead-lettering needs (the shell passes its metrics registry). */
+export interface DeadLetterCounter {
+  inc(name: string, labels: Record<string, string>, by: number, help: string): void;
+}
 
 /** A dead letter as stored on `dlq.<original subject>` in the `DEADLETTER` stream. */
 export interface DeadLetter {
@@ -26,7 +30,7 @@ export interface DeadLetter {
  */
 export async function deadLetter(
   js: JetStreamClient,
-  metrics: Metrics,
+  metrics: DeadLetterCounter,
   letter: Omit<DeadLetter, 'at'> & { at?: number },
   dedupeId?: string,
 ): Promise<void> {

@@ -27,15 +27,9 @@ export const ERRORS = {
   ERR_IDEMPOTENCY_IN_PROGRESS: { http: 'request_in_progress', status: 409, retryable: true },
   ERR_IDEMPOTENCY_MISMATCH: { http: 'idempotency_key_reused', status: 422, retryable: false },
   ERR_NATS_UNAVAILABLE: { http: 'nats_unavailable', status: 503, retryable: true },
-  ERR_INTERNAL: { http: 'internal_error', status: 500, retryable: true },
   ERR_BROKER_NOT_FOUND: { http: 'internal_error', status: 500, retryable: false },
   ERR_BROKER_START: { http: 'internal_error', status: 500, retryable: true },
   ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
-  ERR_INGEST_MALFORMED: { http: 'invalid_request', status: 400, retryable: false },
-  ERR_INGEST_INVALID: { http: 'invalid_request', status: 400, retryable: false },
-  ERR_INGEST_UNKNOWN_SOURCE: { http: 'invalid_request', status: 400, retryable: false },
-  ERR_INGEST_OVERSIZED: { http: 'invalid_request', status: 400, retryable: false },
-  ERR_INGEST_DUPLICATE: { http: 'invalid_request', status: 400, retryable: false },
   ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
 } as const;
 

@@ -6,6 +6,7 @@ import {
   BATCH_B2MML_REQUEST, BATCH_PATH_VARIANTS, BATCH_PATHS, BATCH_REQUIREMENTS,
   type BatchReqEvent, type BatchReqGiven, type BatchReqState, type BatchReqVariant,
 } from '../model/requirements/batch.ts';
+import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof batchMachine>>[0];
 type Action = { type: string; params: Record<string, unknown> };
@@ -208,21 +209,8 @@ describe('batch machine: robustness and persistence', () => {
   });
 
   it.each(STATES)('continues identically from a persisted %s snapshot restored with resolveState', (state) => {
-    const live = reach(state);
-    const stored = JSON.parse(JSON.stringify({ value: live.value, context: live.context })) as Pick<Snapshot, 'value' | 'context'>;
-    let restored: Snapshot = batchMachine.resolveState({ value: stored.value, context: stored.context });
-    let original = live;
     const rest: BatchReqEvent[] = ['REQUEST_START', 'MES_APPROVAL', 'UNIT_STATUS', 'CONTEXT_ASSERTED', 'RUN_SIGNAL',
       'EXCEPTION_STATUS', 'COMPLETE', 'SUBMIT_FOR_REVIEW', 'RELEASE', 'REJECT', 'ABORT'];
-    for (const name of rest) {
-      const event = eventFor(name);
-      const a = send(original, event);
-      const b = send(restored, event);
-      expect(b.next.value).toEqual(a.next.value);
-      expect(b.next.context).toEqual(a.next.context);
-      expect(b.actions).toEqual(a.actions);
-      original = a.next;
-      restored = b.next;
-    }
+    expectRestoresIdentically(batchMachine, reach(state), rest.map((name) => eventFor(name)));
   });
 });

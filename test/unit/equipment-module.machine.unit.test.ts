@@ -4,6 +4,7 @@ import { CALIBRATION_DUE_TIMER, equipmentModuleMachine } from '../../machines/eq
 import type { EquipmentModuleEvent, EquipmentModuleInput } from '../../machines/equipment-module.machine.ts';
 import { EQUIPMENT_MODULE_REQUIREMENTS } from '../model/requirements/equipment-module.ts';
 import type { EmEvent, EmGiven, EmState, EmTransition } from '../model/requirements/equipment-module.ts';
+import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof equipmentModuleMachine>>[0];
 type Action = { type: string; params: Record<string, unknown> };
@@ -210,18 +211,7 @@ describe('equipment module machine: robustness', () => {
       { type: 'TIMER', at: 4_200 + 30 * DAY, name: CALIBRATION_DUE_TIMER },
     ];
     for (let cut = 0; cut <= log.length; cut++) {
-      const stored = JSON.parse(JSON.stringify(run(log.slice(0, cut)))) as Snapshot;
-      let live = run(log.slice(0, cut));
-      let restored = equipmentModuleMachine.resolveState({ value: stored.value, context: stored.context });
-      for (const event of log.slice(cut)) {
-        const a = send(live, event);
-        const b = send(restored, event);
-        expect(b.actions).toEqual(a.actions);
-        expect(b.next.value).toEqual(a.next.value);
-        expect(b.next.context).toEqual(a.next.context);
-        live = a.next;
-        restored = b.next;
-      }
+      const restored = expectRestoresIdentically(equipmentModuleMachine, run(log.slice(0, cut)), log.slice(cut));
       expect(restored.value).toBe('Interlocked');
       expect(restored.context.causes).toEqual(['calibration_due']);
     }

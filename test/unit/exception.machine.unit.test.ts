@@ -4,6 +4,7 @@ import { EXCEPTION_MACHINE_VERSION, EXCEPTION_STATES, exceptionMachine } from '.
 import type { ExceptionEvent, ExceptionInput, SignatureInput } from '../../machines/exception.machine.ts';
 import { EXCEPTION_REQUIREMENTS } from '../model/requirements/exception.ts';
 import type { ExceptionGiven, ExceptionStateName, ExceptionTransition } from '../model/requirements/exception.ts';
+import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof exceptionMachine>>[0];
 type Action = { type: string; params: Record<string, unknown> };
@@ -254,19 +255,7 @@ describe('exception machine: robustness', () => {
       { type: 'CLOSE', at: 5_000, by: 'sup1', roles: ['supervisor'] },
       { type: 'CLOSE', at: 5_100, by: 'qa1', roles: ['qa'] },
     ];
-    const live = reach('Acknowledged', true);
-    const persisted = JSON.parse(JSON.stringify({ value: live.value, context: live.context })) as Pick<Snapshot, 'value' | 'context'>;
-    let a: Snapshot = live;
-    let b: Snapshot = exceptionMachine.resolveState(persisted);
-    for (const event of rest) {
-      const left = send(a, event);
-      const right = send(b, event);
-      expect(right.actions).toEqual(left.actions);
-      expect(right.next.value).toEqual(left.next.value);
-      expect(right.next.context).toEqual(left.next.context);
-      a = left.next;
-      b = right.next;
-    }
-    expect(b.value).toBe('Closed');
+    const restored = expectRestoresIdentically(exceptionMachine, reach('Acknowledged', true), rest);
+    expect(restored.value).toBe('Closed');
   });
 });

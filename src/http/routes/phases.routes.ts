@@ -18,9 +18,12 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/phases', {
     onRequest: app.requirePermission('records.read'),
     schema: { querystring: z.object({ unit: z.string().optional() }), response: { 200: z.array(Phase) } },
-  }, async (req) => port.host.list('phase')
-    .map((r) => viewOf(port, 'phase', r.id))
-    .filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[]);
+  }, async (req) => {
+    const kind = port.host.kind('phase')!;
+    return port.host.list('phase')
+      .map((r) => kind.view(r.id, r.snapshot))
+      .filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[];
+  });
 
   app.get('/api/v1/phases/:id', {
     onRequest: app.requirePermission('records.read'),

@@ -14,7 +14,10 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
     schema: { response: { 200: z.array(Unit) } },
-  }, async () => port.host.list('unit').map((r) => viewOf(port, 'unit', r.id)) as z.infer<typeof Unit>[]);
+  }, async () => {
+    const kind = port.host.kind('unit')!;
+    return port.host.list('unit').map((r) => kind.view(r.id, r.snapshot)) as z.infer<typeof Unit>[];
+  });
 
   app.get('/api/v1/units/:id', {
     onRequest: app.requirePermission('records.read'),

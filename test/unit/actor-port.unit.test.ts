@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { ActorHost } from '../../actors/host.ts';
+import type { InputOutcome } from '../../actors/envelope.ts';
+import { PhaselineError } from '../../src/errors.ts';
+import { command, type ActorPort } from '../../src/http/routes/actor-port.ts';
+
+/** An in-memory stand-in for the actor host: one phase actor, and a `send` the test decides. */
+function port(send: () => Promise<InputOutcome | undefined>): ActorPort {
+  const record = { id: 'R201.HEAT', snapshot: { value: 'Idle', context: {} } };
+  const host = {
+    get: (type: string, id: string) => (type === 'phase' && id === 'R201.HEAT' ? record : undefined),
+    kind: () => ({ view: (id: string) => ({ id, state: 'Idle' }) }),
+    send,
+  } as unknown as ActorHost;
+  return { host, nc: undefined as never, timeoutMs: 50 };
+}
+
+const start = { type: 'START', at: 1, by: 'op' };
+const failure = async (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as PhaselineError);
+
+describe('HTTP → actor port', () => {
+  it('answers 404 not_found for an actor that does not exist, without sending anything', async () => {
+    let sent = false;
+    const e = await failure(command(port(async () => { sent = true; return undefined; }), 'phase', 'NOPE', start));
+    expect([e.status, e.httpCode]).toEqual([404, 'not_found']);
+    expect(sent).toBe(false);
+  });
+
+  it('answers 503 nats_unavailable when the bus does not accept the input', async () => {
+    const e = await failure(command(port(async () => { throw new Error('connection closed'); }), 'phase', 'R201.HEAT', start));
+    expect([e.status, e.httpCode]).toEqual([503, 'nats_unavailable']);
+    expect(e.message).toMatch(/connection closed/);
+  });
+
+  it('answers 503 timeout when the actor does not answer in time', async () => {
+    const e = await failure(command(port(async () => undefined), 'phase', 'R201.HEAT', start));
+    expect([e.status, e.httpCode]).toEqual([503, 'timeout']);
+  });
+
+  it('maps machine rejections to their registered answers, keeping the details', async () => {
+    const reject = (rejection: InputOutcome['rejection']) =>
+      port(async () => ({ actor: 'R201.HEAT', seq: 7, accepted: false, state: 'Idle', from: 'Idle', rejection }));
+    const notAllowed = await failure(command(reject({ code: 'command_not_allowed', message: 'no', state: 'Idle', allowed: ['start'] }), 'phase', 'R201.HEAT', start));
+    expect([notAllowed.status, notAllowed.httpCode, notAllowed.details]).toEqual([409, 'command_not_allowed', { state: 'Idle', allowed: ['start'] }]);
+    const permissive = await failure(command(reject({ code: 'permissive_failed', message: 'no', reasons: ['no context'] }), 'phase', 'R201.HEAT', start));
+    expect([permissive.status, permissive.httpCode]).toEqual([412, 'permissive_failed']);
+    const unknown = await failure(command(reject({ code: 'something_new', message: 'no' }), 'phase', 'R201.HEAT', start));
+    expect([unknown.status, unknown.httpCode, unknown.details.reason]).toEqual([409, 'rejected', 'something_new']);
+  });
+
+  it('returns the outcome of an accepted input', async () => {
+    const ok = await command(port(async () => ({ actor: 'R201.HEAT', seq: 8, accepted: true, state: 'Running', from: 'Idle' })), 'phase', 'R201.HEAT', start);
+    expect(ok.state).toBe('Running');
+  });
+});
