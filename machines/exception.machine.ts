@@ -87,7 +87,11 @@ export type ExceptionEvent =
 export interface ExceptionRejectParams { code: string; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
-export interface ExceptionMeta { part11?: string; annex11?: string; description: string; requirement?: string }
+export interface ExceptionMeta {
+  part11?: string; annex11?: string; description: string;
+  /** The URS id(s) in test/model/requirements/exception.ts this state or transition implements. */
+  requirement?: string | string[];
+}
 
 type Args = { context: ExceptionContext; event: ExceptionEvent };
 
@@ -342,7 +346,7 @@ export const exceptionMachine = exceptionSetup.createMachine({
               },
               'announceSigned',
             ],
-            meta: { requirement: 'URS-EXC-006', part11: '11.50', description: 'Signed: manifestation kept with the record' },
+            meta: { requirement: ['URS-EXC-006', 'URS-EXC-007'], part11: '11.50', description: 'Signed: manifestation kept with the record' },
           },
         ],
         CLOSE: notSigned('CLOSE'),

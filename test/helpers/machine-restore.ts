@@ -1,4 +1,4 @@
-import { expect } from 'vitest';
+import { expect } from './bdd.ts';
 import { transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 
 const plain = (actions: { type: string; params?: unknown }[]) => actions.map(({ type, params }) => ({ type, params }));

@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
 import { readEnv } from '../../config/env.ts';
 import { resolveNatsServer } from '../../src/broker/resolve.ts';
 import { startNatsServer, type NatsServerHandle } from '../../src/broker/server.ts';
@@ -19,6 +18,8 @@ declare module 'vitest' {
 export const REPO_VAR_DIR = fileURLToPath(new URL('../../var', import.meta.url));
 
 const log = logger('test-nats');
+// Under Deno (`npm run test:deno`) vitest is never loaded: there is no global setup, temp dirs go under tmpdir().
+const vitest = 'Deno' in globalThis ? undefined : await import('vitest');
 let binary: Promise<string> | undefined;
 const live = new Set<number>();
 
@@ -40,7 +41,7 @@ export function testNatsServerBin(): Promise<string> {
 
 function testRoot(): string {
   try {
-    return inject('phaselineTestRoot') ?? tmpdir();
+    return vitest?.inject('phaselineTestRoot') ?? tmpdir();
   } catch {
     return tmpdir(); // outside a vitest run (benchmarks, scripts)
   }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '../helpers/bdd.ts';
 import { initialTransition, transition } from 'xstate';
 import { alarmFlags, alarmMachine, alarmStateName } from '../../machines/alarm.machine.ts';
 import type { AlarmEvent, AlarmInput } from '../../machines/alarm.machine.ts';

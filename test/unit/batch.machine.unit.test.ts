@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '../helpers/bdd.ts';
 import { initialTransition, transition } from 'xstate';
 import { BATCH_MACHINE_VERSION, b2mmlState, batchMachine } from '../../machines/batch.machine.ts';
 import type { BatchEvent, BatchInput, BatchState } from '../../machines/batch.machine.ts';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '../helpers/bdd.ts';
 import { initialTransition, transition } from 'xstate';
 import { CALIBRATION_DUE_TIMER, equipmentModuleMachine } from '../../machines/equipment-module.machine.ts';
 import type { EquipmentModuleEvent, EquipmentModuleInput } from '../../machines/equipment-module.machine.ts';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '../helpers/bdd.ts';
 import { initialTransition, transition } from 'xstate';
 import { EXCEPTION_MACHINE_VERSION, EXCEPTION_STATES, exceptionMachine } from '../../machines/exception.machine.ts';
 import type { ExceptionEvent, ExceptionInput, SignatureInput } from '../../machines/exception.machine.ts';
@@ -116,12 +116,12 @@ describe('exception machine: every requirement of test/model/requirements/except
     const ids = new Set(EXCEPTION_REQUIREMENTS.map((r) => r.id));
     const seen = new Set<string>();
     for (const node of [exceptionMachine.root, ...Object.values(exceptionMachine.root.states)]) {
-      if (node !== exceptionMachine.root) seen.add(String((node.meta as { requirement?: string }).requirement));
+      if (node !== exceptionMachine.root) [(node.meta as { requirement?: string | string[] }).requirement].flat().forEach((r) => seen.add(String(r)));
       for (const [event, list] of node.transitions) {
         for (const t of list) {
-          const requirement = (t.meta as { requirement?: string } | undefined)?.requirement;
+          const requirement = (t.meta as { requirement?: string | string[] } | undefined)?.requirement;
           expect(requirement, `${node.key} ${event}`).toBeDefined();
-          seen.add(String(requirement));
+          [requirement].flat().forEach((r) => seen.add(String(r)));
         }
       }
     }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '../helpers/bdd.ts';
 import { initialTransition, transition } from 'xstate';
 import { allowedCommands, phaseMachine } from '../../machines/phase.machine.ts';
 import type { PhaseEvent, PhaseInput } from '../../machines/phase.machine.ts';

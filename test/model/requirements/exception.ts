@@ -64,8 +64,8 @@ export const EXCEPTION_REQUIREMENTS: ExceptionRequirement[] = [
   {
     id: 'URS-EXC-004',
     text: 'An investigation needs both a non-empty cause and a non-empty action.',
-    transitions: (['no_cause', 'no_action', 'blank_cause'] as const).map((given): ExceptionTransition =>
-      ({ from: 'Acknowledged', event: 'INVESTIGATE', to: 'reject:cause_and_action_required', given })),
+    transitions: (['Acknowledged', 'Investigated'] as const).flatMap((from) => (['no_cause', 'no_action', 'blank_cause'] as const)
+      .map((given): ExceptionTransition => ({ from, event: 'INVESTIGATE', to: 'reject:cause_and_action_required', given }))),
   },
   {
     id: 'URS-EXC-005',
@@ -151,8 +151,9 @@ export const EXCEPTION_REQUIREMENTS: ExceptionRequirement[] = [
     transitions: [
       { from: 'Open', event: 'ACKNOWLEDGE', to: 'reject:attribution_required', given: 'no_by' },
       { from: 'Acknowledged', event: 'INVESTIGATE', to: 'reject:attribution_required', given: 'no_by' },
+      { from: 'Investigated', event: 'INVESTIGATE', to: 'reject:attribution_required', given: 'no_by' },
       { from: 'Signed', event: 'CLOSE', to: 'reject:attribution_required', given: 'no_by' },
-      { from: 'Signed', event: 'ADDENDUM', to: 'reject:attribution_required', given: 'no_by' },
+      ...SIGNED_STATES.map((from): ExceptionTransition => ({ from, event: 'ADDENDUM', to: 'reject:attribution_required', given: 'no_by' })),
       { from: 'Open', event: 'ACKNOWLEDGE', to: 'reject:attribution_required', given: 'no_at' },
     ],
   },

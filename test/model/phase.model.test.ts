@@ -1,0 +1,4 @@
+import { phaseAdapter } from './adapters/phase.ts';
+import { modelSuite } from './harness/suite.ts';
+
+modelSuite(phaseAdapter);
