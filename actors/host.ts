@@ -135,12 +135,19 @@ export class ActorHost {
       this.#timers.sync(key, timersOf(record));
       return;
     }
-    const record = decode(entry.value) as ActorRecord;
-    if (record.machineVersion !== kind.version) {
-      record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: Date.now() };
-      return this.#quarantine(kind, record, entry.revision);
-    }
+    let record = decode(entry.value) as ActorRecord;
     let revision = entry.revision;
+    if (record.machineVersion !== kind.version) {
+      const migrated = record.machineVersion < kind.version ? kind.migrate?.(record.machineVersion, record.snapshot) : undefined;
+      if (!migrated) {
+        record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: Date.now() };
+        return this.#quarantine(kind, record, entry.revision);
+      }
+      this.#o.log.warn({ actor: key, from: record.machineVersion, to: kind.version }, 'snapshot migrated to the running machine version');
+      this.#o.metrics.inc('phaseline_actors_migrated_total', { type: kind.type }, 1, 'Actor snapshots migrated to a newer machine version');
+      record = { ...record, snapshot: migrated, machineVersion: kind.version };
+      revision = await this.#o.kv.update(key, encode(record), revision);
+    }
     if (record.streamCreated !== this.#streamCreated) {
       // A new INBOX incarnation: sequence numbers restart, so the old lastSeq no longer says what was applied.
       this.#o.log.warn({ actor: key, was: record.streamCreated }, 'INBOX stream was recreated; sequence reset');

@@ -45,6 +45,11 @@ export interface ActorKind {
   stateName(state: PersistedState): string;
   /** The public view (CONTRACT.md shapes). */
   view(id: string, state: PersistedState): Record<string, unknown>;
+  /**
+   * Migrates a snapshot persisted by an older machine version to this one (DESIGN.md principle 3), or returns
+   * undefined when it cannot: the host then quarantines the actor instead of guessing.
+   */
+  migrate?(fromVersion: number, state: PersistedState): PersistedState | undefined;
   /** Interprets one machine action; unknown action types are ignored (xstate built-ins such as assign). */
   interpret(action: { type: string; params?: unknown }, info: ApplyInfo): ActionResult | undefined;
 }

@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyInput, initialRecord } from '../../actors/apply.ts';
 import { ActorHost } from '../../actors/host.ts';
+import type { ActorKind } from '../../actors/kind.ts';
 import { phaseKind } from '../../actors/phase.actor.ts';
 import { unitKind } from '../../actors/unit.actor.ts';
 import { decode, encode } from '../../nats/codec.ts';
@@ -21,18 +22,18 @@ const metrics = new Metrics();
 const log = logger('test-host');
 let n = 0;
 
-function makeHost(cleanHoldMs?: number) {
+function makeHost(cleanHoldMs?: number, phaseOverride: Partial<ActorKind> = {}) {
   const js = jetstream(nc);
   return new ActorHost({
     nc, js, jsm, kv: buckets.actors, leases: buckets.leases, configVersion: 'sha256:test', log, metrics,
     kinds: [
-      phaseKind({
+      { ...phaseKind({
         phases: [
           { id: 'R201.HEAT', unit: 'R201', execution: 'manual' },
           { id: 'R101.CHARGE', unit: 'R101', execution: 'automatic', source: 'sim', commandTag: 'R101.CHARGE.CMD' },
         ],
         commandExpiryMs: () => 10_000,
-      }),
+      }), ...phaseOverride },
       unitKind([
         { id: 'R201', phases: ['R201.HEAT'], cleanHoldMs: 3_600_000, createdAt: Date.now() },
         { id: 'R101', phases: ['R101.CHARGE'], cleanHoldMs: 3_600_000, createdAt: Date.now() },
@@ -246,6 +247,40 @@ describe('actor host', () => {
       expect(host.get('unit', 'R101')?.quarantined?.reason).toMatch(/version 99/);
     } finally {
       await host.stop();
+    }
+  });
+
+  it('migrates a snapshot of an older machine version with the kind\'s explicit function, then applies inputs', async () => {
+    const before = decode((await buckets.actors.get('phase.R101=2ECHARGE'))!.value) as any;
+    expect(before.machineVersion).toBe(1);
+    const calls: number[] = [];
+    const migrate = (from: number, state: { value: unknown; context: Record<string, unknown> }) => {
+      calls.push(from);
+      return from === 1 ? { value: state.value, context: { ...state.context, mode: 'Automatic' } } : undefined;
+    };
+    const host = makeHost(undefined, { version: 2, migrate });
+    await host.start();
+    try {
+      expect(calls).toEqual([1]);
+      const rec = host.get('phase', 'R101.CHARGE')!;
+      expect(rec.quarantined).toBeUndefined();
+      expect(rec.machineVersion).toBe(2);
+      expect(rec.snapshot.value).toBe(before.snapshot.value);
+      const stored = decode((await buckets.actors.get('phase.R101=2ECHARGE'))!.value) as any;
+      expect(stored.machineVersion).toBe(2);
+      expect(metrics.get('phaseline_actors_migrated_total', { type: 'phase' })).toBe(1);
+      const out = await send(host, 'phase', 'R101.CHARGE', { type: 'BOGUS' });
+      expect(out?.rejection?.code).toBe('unknown_event');
+    } finally {
+      await host.stop();
+    }
+    // a version the function does not know (or a snapshot newer than the machine) is quarantined, not guessed
+    const refusing = makeHost(undefined, { version: 3, migrate: () => undefined });
+    await refusing.start();
+    try {
+      expect(refusing.get('phase', 'R101.CHARGE')?.quarantined?.reason).toMatch(/version 2, running version 3: no migration/);
+    } finally {
+      await refusing.stop();
     }
   });
 });
