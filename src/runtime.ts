@@ -14,6 +14,7 @@ import { connectNats } from './broker/connect.ts';
 import { isAlive } from './broker/process.ts';
 import { resolveNatsServer } from './broker/resolve.ts';
 import { embeddedNatsDirs, startNatsServer, type NatsServerHandle } from './broker/server.ts';
+import { startAlarmFeed } from './context/alarm-feed.ts';
 import { startIngest } from './context/ingest.ts';
 import { listFrames, listSources } from './context/queries.ts';
 import { startDemoMes } from './demo/demo-mes.ts';
@@ -24,6 +25,7 @@ import { buildApp } from './http/app.ts';
 import { SessionStore } from './http/auth/sessions.ts';
 import { ensureDemoUsers, UserStore, type DemoCredential } from './http/auth/users.ts';
 import { registerMachineRoutes } from './http/routes/machines.routes.ts';
+import { alarmRoutes } from './http/routes/alarms.routes.ts';
 import { phaseRoutes } from './http/routes/phases.routes.ts';
 import { recordRoutes } from './http/routes/records.routes.ts';
 import { unitRoutes } from './http/routes/units.routes.ts';
@@ -102,6 +104,13 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     await host.start();
     stops.push(() => host.stop());
 
+    const alarmFeed = await startAlarmFeed({
+      js, jsm, metrics, log: logger('alarms'), maxBytes: config.runtime.ingest.maxMessageBytes,
+      alarms: new Map(config.alarms.map((a) => [a.id, { source: config.units.find((u) => u.id === a.unit)!.source }])),
+      deadLetter: (l) => deadLetter(js, metrics, l, `dlq:ALARMS:${l.streamSeq}`),
+    });
+    stops.push(() => alarmFeed.stop());
+
     const ingest = await startIngest({ nc: ncIngest, js: jetstream(ncIngest), jsm: await jetstreamManager(ncIngest), buckets, config, metrics, log: logger('ingest') });
     stops.push(() => ingest.stop());
 
@@ -127,6 +136,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     const port = { host, nc, timeoutMs: config.runtime.actors.commandTimeoutMs };
     phaseRoutes(app, port);
     unitRoutes(app, port);
+    alarmRoutes(app, port);
     registerMachineRoutes(app);
     recordRoutes(app, {
       config, jsm, metrics,

@@ -1,0 +1,118 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { z } from 'zod';
+import type { InputEnvelope } from '../../actors/envelope.ts';
+import type { LogPort, MetricsPort } from '../../actors/ports.ts';
+import { decode, encode } from '../../nats/codec.ts';
+import { resetAtAckFloor } from '../../nats/consumers.ts';
+import { decodeId } from '../../nats/ids.ts';
+import { subjects } from '../../nats/subjects.ts';
+
+/** One alarm event as the control system reports it (CONTRACT.md §5.2). */
+const AlarmEventSchema = z.looseObject({
+  alarm: z.string().min(1).max(200),
+  active: z.boolean(),
+  ts: z.number().finite(),
+  acked: z.boolean().optional(),
+  ackedBy: z.string().max(200).optional(),
+  latched: z.boolean().optional(),
+  shelved: z.boolean().optional(),
+  suppressed: z.boolean().optional(),
+  outOfService: z.boolean().optional(),
+  value: z.unknown().optional(),
+  message: z.string().max(2000).optional(),
+});
+
+/** An `alm.<src>` message (CONTRACT.md §5.2). */
+const AlarmMessageSchema = z.looseObject({
+  src: z.string().min(1).max(200),
+  epoch: z.union([z.string().min(1).max(100), z.number()]),
+  seq: z.number().int().min(1),
+  sent: z.number().finite(),
+  events: z.array(AlarmEventSchema).min(1).max(1000),
+});
+
+export interface AlarmFeedOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Alarm id → the source that reports it (the unit's source in config). */
+  alarms: ReadonlyMap<string, { source: string }>;
+  deadLetter: (letter: { reason: string; detail: string; subject: string; data: Uint8Array; stream: string; streamSeq: number }) => Promise<void>;
+  metrics: MetricsPort;
+  log: LogPort;
+  maxBytes: number;
+}
+
+/**
+ * Mirrors the control system's alarm state into the alarm actors (ISA-18.2 §3; CONTRACT.md §5.2): each event of an
+ * `alm.<src>` message becomes a `REPORT` input on the alarm's inbox with a deterministic message id, so a redelivered
+ * message is applied once. Malformed, oversized, spoofed (payload `src` ≠ subject), unknown-alarm and wrong-source
+ * events are dead-lettered with their reason and counted; the rest of the message still applies.
+ */
+export async function startAlarmFeed(o: AlarmFeedOptions): Promise<{ stop(): Promise<void> }> {
+  const abort = new AbortController();
+  let current: { stop(): void } | undefined;
+  const count = (outcome: string, n = 1) => o.metrics.inc('phaseline_alarm_events_total', { outcome }, n, 'Alarm events from the control system by outcome');
+  const reject = (m: JsMsg, reason: string, detail: string) => {
+    count(reason);
+    return o.deadLetter({ reason, detail, subject: m.subject, data: m.data, stream: 'ALARMS', streamSeq: m.seq });
+  };
+
+  async function handle(m: JsMsg): Promise<void> {
+    if (m.data.length > o.maxBytes) return reject(m, 'oversized', `${m.data.length} bytes > ${o.maxBytes}`);
+    let raw: unknown;
+    try {
+      raw = decode(m.data);
+    } catch (err) {
+      return reject(m, 'malformed', `not MessagePack: ${(err as Error).message}`);
+    }
+    const parsed = AlarmMessageSchema.safeParse(raw);
+    if (!parsed.success) return reject(m, 'invalid', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+    const msg = parsed.data;
+    let subjectSrc: string | undefined;
+    try {
+      subjectSrc = decodeId(m.subject.slice('alm.'.length));
+    } catch {
+      subjectSrc = undefined;
+    }
+    if (subjectSrc !== msg.src) return reject(m, 'source_mismatch', `payload src ${JSON.stringify(msg.src)} on subject ${m.subject}`);
+    const known = [...o.alarms.values()].some((a) => a.source === msg.src);
+    if (!known) return reject(m, 'unknown_source', `no alarms are configured for source ${msg.src}`);
+    await Promise.all(msg.events.map(async (e, n) => {
+      const alarm = o.alarms.get(e.alarm);
+      if (!alarm) return reject(m, 'unknown_alarm', `event ${n}: no alarm ${e.alarm}`);
+      if (alarm.source !== msg.src) return reject(m, 'wrong_source', `event ${n}: alarm ${e.alarm} is reported by ${alarm.source}, not ${msg.src}`);
+      const { alarm: _id, ts, ackedBy, ...state } = e;
+      const envelope: InputEnvelope = { event: { ...state, type: 'REPORT', at: ts, by: ackedBy ?? `plc:${msg.src}`, ...(ackedBy ? { ackedBy } : {}) } };
+      await o.js.publish(subjects.inbox('alarm', e.alarm), encode(envelope), { msgID: `alm:${msg.src}:${msg.epoch}:${msg.seq}:${n}` });
+      count('applied');
+    }));
+  }
+
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        const { consumer } = await resetAtAckFloor(o.jsm, { stream: 'ALARMS', durable: 'alarm-feed', filter: 'alm.>', maxAckPending: 64 });
+        const messages = await consumer.consume({ max_messages: 64 });
+        current = messages;
+        if (abort.signal.aborted) messages.stop();
+        for await (const m of messages) {
+          await handle(m);
+          m.ack();
+        }
+        return;
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        o.log.error({ err: String(err) }, 'alarm feed failed; restarting from the last acknowledged message');
+        current?.stop();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      abort.abort();
+      current?.stop();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import type { PhaselineApp } from '../app.ts';
+import { requireUser } from '../auth/guard.ts';
+import { ErrorSchema } from '../error-handler.ts';
+import { command, viewOf, type ActorPort } from './actor-port.ts';
+
+const Params = z.object({ id: z.string().min(1).max(200) });
+const Alarm = z.looseObject({ id: z.string(), state: z.string(), flags: z.record(z.string(), z.boolean()), priority: z.string(), critical: z.boolean(), unit: z.string() });
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
+const Reason = z.string().trim().min(1).max(2000);
+const Bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+/** The unit's current batch and phase context, for an alarm raised on it (CONTRACT.md §2 `GET /alarms`). */
+function withContext(port: ActorPort, view: Record<string, unknown>): Record<string, unknown> {
+  const unit = port.host.get('unit', String(view.unit));
+  const ctx = (unit?.snapshot.context as { context?: { batchId?: string; phase?: string } } | undefined)?.context;
+  return { ...view, ...(ctx?.batchId ? { batchId: ctx.batchId } : {}), ...(ctx?.phase ? { phase: ctx.phase } : {}) };
+}
+
+/**
+ * ISA-18.2 alarm routes (STANDARDS.md §3; CONTRACT.md §2): the mirrored alarm state, and operator requests —
+ * acknowledge, shelve with a reason and an expiry, unshelve, out of service and back — which the alarm actor sends to
+ * the control system as allowlisted `cmd.<src>` writes and records; the state changes when the control system reports.
+ */
+export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
+  app.get('/api/v1/alarms', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { querystring: z.strictObject({ active: Bool.optional(), unit: z.string().max(200).optional() }), response: { 200: z.array(Alarm), ...errors } },
+  }, async (req) => {
+    const kind = port.host.kind('alarm')!;
+    return port.host.list('alarm')
+      .map((r) => withContext(port, kind.view(r.id, r.snapshot)) as z.infer<typeof Alarm>)
+      .filter((a) => (req.query.active === undefined || a.flags.active === req.query.active) && (!req.query.unit || a.unit === req.query.unit));
+  });
+
+  app.get('/api/v1/alarms/:id', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { params: Params, response: { 200: Alarm, ...errors } },
+  }, async (req) => withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>);
+
+  const request = (path: string, type: string, permission: 'alarm.ack' | 'alarm.shelve', body: z.ZodType<Record<string, unknown>>) =>
+    app.post(`/api/v1/alarms/:id/${path}`, {
+      onRequest: app.requirePermission(permission),
+      schema: { params: Params, body, response: { 200: Alarm, ...errors } },
+    }, async (req) => {
+      const user = requireUser(req);
+      const b = req.body as { until?: string | number };
+      const until = b.until === undefined ? {} : { until: typeof b.until === 'number' ? b.until : Date.parse(b.until) };
+      await command(port, 'alarm', req.params.id, { ...(req.body as object), ...until, type, at: Date.now(), by: user.username });
+      return withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>;
+    });
+  request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }));
+  request('shelve', 'SHELVE_REQUEST', 'alarm.shelve', z.strictObject({
+    reason: Reason, until: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]),
+  }));
+  request('unshelve', 'UNSHELVE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }));
+  request('out-of-service', 'OUT_OF_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason }));
+  request('return-to-service', 'RETURN_TO_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }));
+}
