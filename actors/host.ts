@@ -138,7 +138,7 @@ export class ActorHost {
     let record = decode(entry.value) as ActorRecord;
     let revision = entry.revision;
     if (record.machineVersion !== kind.version) {
-      const migrated = record.machineVersion < kind.version ? kind.migrate?.(record.machineVersion, record.snapshot) : undefined;
+      const migrated = record.machineVersion < kind.version ? kind.migrate?.(record.machineVersion, record.snapshot, id) : undefined;
       if (!migrated) {
         record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: Date.now() };
         return this.#quarantine(kind, record, entry.revision);

@@ -49,7 +49,7 @@ export interface ActorKind {
    * Migrates a snapshot persisted by an older machine version to this one (DESIGN.md principle 3), or returns
    * undefined when it cannot: the host then quarantines the actor instead of guessing.
    */
-  migrate?(fromVersion: number, state: PersistedState): PersistedState | undefined;
+  migrate?(fromVersion: number, state: PersistedState, id: string): PersistedState | undefined;
   /** Interprets one machine action; unknown action types are ignored (xstate built-ins such as assign). */
   interpret(action: { type: string; params?: unknown }, info: ApplyInfo): ActionResult | undefined;
 }

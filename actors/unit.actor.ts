@@ -1,15 +1,21 @@
-import { unitMachine, UNIT_MACHINE_VERSION, type UnitContext, type UnitInput, type UnitStatus } from '../machines/unit.machine.ts';
+import { migrateUnitSnapshot, unitMachine, UNIT_MACHINE_VERSION, type UnitContext, type UnitInput, type UnitStatus } from '../machines/unit.machine.ts';
 import { subjects } from '../nats/subjects.ts';
 import type { InputEnvelope } from './envelope.ts';
 import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.ts';
 
-/** The unit actor kind: ISA-88 unit allocation, hygiene and the MES-asserted context (ISA-88.01 §4.2, §5.6). */
+/**
+ * The unit actor kind: ISA-88 unit allocation, the MES-asserted context and the GMP equipment status (cleaning,
+ * sterilisation, hold times, line clearance, maintenance) (ISA-88.01 §4.2, §5.6; EU GMP Ch. 5.35, Annex 15 §10).
+ */
 export function unitKind(units: UnitInput[]): ActorKind {
+  const actors = new Map(units.map((u) => [u.id, u]));
   return {
     type: 'unit',
     machine: unitMachine,
     version: UNIT_MACHINE_VERSION,
-    actors: new Map(units.map((u) => [u.id, u])),
+    actors,
+    // v1 snapshots lack the hold times and line clearance: the unit's configured input supplies them.
+    migrate: (from, state, id) => migrateUnitSnapshot(from, state, actors.get(id)),
     stateName: (s) => {
       const v = s.value as { availability: string; hygiene: string };
       return `${v.availability}/${v.hygiene}`;
@@ -19,24 +25,43 @@ export function unitKind(units: UnitInput[]): ActorKind {
   };
 }
 
-/** The CONTRACT.md §2 shape of `GET /units/:id`. */
+const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** The CONTRACT.md §2 shape of `GET /units/:id`, with the GMP equipment status, its deadlines and the line clearance. */
 export function unitView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as UnitContext;
   const v = s.value as { availability: string; hygiene: string };
+  const lc = c.lineClearance;
   return {
     id,
     state: v.availability,
     hygiene: v.hygiene,
+    equipmentStatus: v.availability === 'OutOfService' ? 'OutOfService' : v.hygiene,
     context: c.context ?? null,
     lastContextSeq: c.lastSeq,
     ...(c.allocatedTo ? { allocatedTo: c.allocatedTo } : {}),
-    ...(c.cleanUntil ? { cleanUntil: new Date(c.cleanUntil).toISOString() } : {}),
+    ...(c.allocation ? { allocation: { ...c.allocation, at: iso(c.allocation.at) } } : {}),
+    ...defined({ cleanUntil: iso(c.cleanUntil), sterileUntil: iso(c.sterileUntil) }),
+    ...(v.hygiene === 'Dirty' || v.hygiene === 'Cleaning' ? defined({ dirtyUntil: iso(c.dirtyUntil), dirtyHoldExpired: c.dirtyHoldExpired }) : {}),
+    requiresSterile: c.requiresSterile,
+    lineClearance: lc ? defined({ by: lc.by, at: iso(lc.at), batchId: lc.batchId, firstStart: lc.firstStart }) : null,
+    ...(c.cycle ? { cycle: defined({ ...c.cycle, startedAt: iso(c.cycle.startedAt), completedAt: iso(c.cycle.completedAt) }) } : {}),
+    ...(c.maintenance ? { maintenance: { ...c.maintenance, at: iso(c.maintenance.at) } } : {}),
     phases: c.phases,
   };
 }
 
+type Params = Record<string, unknown>;
+
+/** Audit records of the GMP equipment status, each with who and when (21 CFR 11.10(e); EU GMP Annex 11 §9). */
+function record(action: string, info: ApplyInfo, p: Params): ActionResult {
+  const { by, at: _at, ...after } = p as { by?: string; at?: number };
+  return { audit: [{ who: by ?? info.event.by ?? 'system', action, target: `unit:${info.id}`, after }] };
+}
+
 function interpret(action: { type: string; params?: unknown }, info: ApplyInfo): ActionResult | undefined {
-  const p = (action.params ?? {}) as Record<string, unknown>;
+  const p = (action.params ?? {}) as Params;
   const e = info.event;
   switch (action.type) {
     case 'reject': {
@@ -52,6 +77,14 @@ function interpret(action: { type: string; params?: unknown }, info: ApplyInfo):
         audit: [{ who: e.by ?? 'system', action: 'context.asserted', target: `unit:${info.id}`, after: { ...ctx, gap: !!p.gap } }],
       };
     }
+    case 'recordAllocation':
+      return record('unit.allocated', info, p);
+    case 'recordLineClearance':
+      return record('unit.line_clearance', info, p);
+    case 'recordCycle':
+      return record(`unit.${String(p.kind).toLowerCase()}.${p.step === 'start' ? 'started' : p.ok ? 'passed' : 'failed'}`, info, p);
+    case 'recordMaintenance':
+      return record(`unit.maintenance.${p.step === 'start' ? 'started' : 'ended'}`, info, p);
     case 'notifyPhases': {
       const { phases, status } = p as { phases: string[]; status: UnitStatus };
       const publish = phases.map((phase) => ({

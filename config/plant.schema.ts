@@ -33,6 +33,12 @@ export const UnitSchema = z.strictObject({
   level: z.enum(['Unit', 'WorkCell', 'WorkUnit', 'StorageUnit']),
   source: Id,
   cleanHoldHours: z.number().positive(),
+  /** Longest time from soiling to the start of cleaning without a deviation (unit machine default: 72 h). */
+  dirtyHoldHours: z.number().positive().optional(),
+  /** How long a sterilised unit stays sterile (unit machine default: 24 h). */
+  sterileHoldHours: z.number().positive().optional(),
+  /** Batches are allocated only to a sterile unit (default: clean suffices). */
+  requiresSterile: z.boolean().optional(),
 });
 
 export const PhaseSchema = z
@@ -67,6 +73,8 @@ export const AlarmSchema = z.strictObject({
   tag: Id,
   priority: z.enum(['low', 'medium', 'high', 'urgent']),
   critical: z.boolean(),
+  /** ISA-18.2 latching: the alarm stays annunciated after the condition clears until an operator resets it. */
+  latching: z.boolean().optional(),
   setpoint: z.number().optional(),
   description: z.string().default(''),
 });
@@ -86,6 +94,10 @@ export const PERMISSIONS = [
   'diagrams.read',
   'users.manage',
   'records.read',
+  'unit.line_clearance',
+  'unit.clean',
+  'unit.cleaning_result',
+  'unit.maintenance',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

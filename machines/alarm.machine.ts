@@ -253,6 +253,12 @@ const PROCESS_TEXT: Record<AlarmProcessState, string> = {
 
 const ACKABLE: ReadonlySet<AlarmProcessState> = new Set(['Unacknowledged', 'ReturnedToNormalUnacknowledged', 'LatchedUnacknowledged']);
 
+// STANDARDS.md §3.2: when the shelving timer expires the alarm is re-evaluated, A if the condition is false, else B
+// (re-annunciated unacknowledged). Normal and Unacknowledged already are the re-evaluated state.
+const SHELVE_EXPIRY: Partial<Record<AlarmProcessState, AlarmProcessState>> = {
+  Acknowledged: 'Unacknowledged', ReturnedToNormalUnacknowledged: 'Normal', LatchedUnacknowledged: 'Normal', LatchedAcknowledged: 'Normal',
+};
+
 function processState(state: AlarmProcessState) {
   const REPORT = PROCESS_RULES[state].map((rule) => {
     const ack = ['acks', 'activatesAcked', 'clearsAcked', 'resetsAcked'].includes(rule.guard);
@@ -266,9 +272,16 @@ function processState(state: AlarmProcessState) {
   const ACK_REQUEST = ACKABLE.has(state)
     ? [byRequired, { actions: write('ack'), meta: { isa18: '3.2', description: 'Acknowledge requested: sent to the control system' } }]
     : undefined;
+  const expiry = SHELVE_EXPIRY[state];
+  const TIMER = expiry
+    ? {
+      guard: 'shelveExpired' as const, target: expiry, actions: [record('alarm', state, expiry)],
+      meta: { isa18: '3.2 G→', description: expiry === 'Normal' ? 'Shelving time expired, condition false: re-evaluated to Normal' : 'Shelving time expired, condition true: re-annunciated unacknowledged' },
+    }
+    : undefined;
   return {
     meta: { isa18: '3.1', description: PROCESS_TEXT[state] },
-    on: { REPORT, ...(ACK_REQUEST ? { ACK_REQUEST } : {}) },
+    on: { REPORT, ...(ACK_REQUEST ? { ACK_REQUEST } : {}), ...(TIMER ? { TIMER } : {}) },
   };
 }
 

@@ -70,7 +70,7 @@ export interface BatchContext extends BatchInput {
 export interface BatchRejectParams { code: string; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
-export interface BatchMeta { isa88?: string; description: string; requirement?: string }
+export interface BatchMeta { isa88?: string; description: string; requirement?: string | readonly string[] }
 
 /** B2MML V0700 `RequestState1Type` (STANDARDS.md §6.3). */
 export type B2mmlRequestState =
@@ -249,7 +249,7 @@ export const batchMachine = batchSetup.createMachine({
         MES_APPROVAL: [
           {
             guard: 'approved', actions: 'storeApproval',
-            meta: { requirement: 'URS-BATCH-002', description: 'MES approves the start' },
+            meta: { requirement: ['URS-BATCH-002', 'URS-BATCH-003'], description: 'MES approves the start' },
           },
           {
             target: 'Cancelled', actions: ['storeApproval', record('StartRequested', 'Cancelled')],
@@ -330,8 +330,8 @@ export const batchMachine = batchSetup.createMachine({
     Cancelled: node('Cancelled', 'Terminal: MES rejected the start; never ran'),
   },
   on: {
-    UNIT_STATUS: { actions: 'storeUnitStatus', meta: { requirement: 'URS-BATCH-003', description: 'Unit allocation and cleanliness recorded' } },
-    CONTEXT_ASSERTED: { actions: 'storeContextId', meta: { requirement: 'URS-BATCH-003', description: 'Context asserted on the unit recorded' } },
+    UNIT_STATUS: { actions: 'storeUnitStatus', meta: { requirement: ['URS-BATCH-003', 'URS-BATCH-002'], description: 'Unit allocation and cleanliness recorded' } },
+    CONTEXT_ASSERTED: { actions: 'storeContextId', meta: { requirement: ['URS-BATCH-003', 'URS-BATCH-002'], description: 'Context asserted on the unit recorded' } },
     EXCEPTION_STATUS: { actions: 'storeException', meta: { requirement: 'URS-BATCH-009', description: 'Exception opened or closed' } },
     // Reached after start: production on the unit is no longer this batch's; the unit actor attributes it.
     RUN_SIGNAL: { actions: runSignal(false), meta: { requirement: 'URS-BATCH-005', description: 'Run signal recorded, not attributed' } },

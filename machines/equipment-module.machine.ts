@@ -71,7 +71,7 @@ export interface RecordSignedReleaseParams {
 export interface EquipmentModuleRejectParams { code: string; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
-export interface EquipmentModuleMeta { isa88?: string; description: string; requirement?: string }
+export interface EquipmentModuleMeta { isa88?: string; description: string; requirement?: string | string[] }
 
 type Args = { context: EquipmentModuleContext; event: EquipmentModuleEvent };
 type Fields = { by?: unknown; reason?: unknown; phase?: unknown; cause?: unknown; detail?: unknown; signature?: unknown; name?: unknown };
@@ -178,10 +178,10 @@ const reject = (code: string, message: (args: Args) => string, details?: (args: 
   params: (args: Args): EquipmentModuleRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
 
-const meta = (requirement: string, description: string, isa88?: string): EquipmentModuleMeta =>
+const meta = (requirement: string | string[], description: string, isa88?: string): EquipmentModuleMeta =>
   ({ ...(isa88 ? { isa88 } : {}), description, requirement });
 
-const refuse = (guard: GuardName, code: string, message: (args: Args) => string, requirement: string, description: string) =>
+const refuse = (guard: GuardName, code: string, message: (args: Args) => string, requirement: string | string[], description: string) =>
   ({ guard, actions: reject(code, message), meta: meta(requirement, description) }) as const;
 
 const byRequired = (requirement: string) =>
@@ -199,7 +199,7 @@ const enterInterlocked = {
     invalidCause,
     {
       target: '.Interlocked', actions: ['addReportedCause', notify(true)],
-      meta: meta('URS-EM-003', 'Control system reports an interlock: module interlocked, acquiring phase told to hold'),
+      meta: meta(['URS-EM-003', 'URS-EM-004'], 'Control system reports an interlock: module interlocked, acquiring phase told to hold'),
     },
   ],
   TIMER: [
@@ -237,8 +237,7 @@ export const equipmentModuleMachine = emSetup.createMachine({
   meta: { isa88: '4.2', description: 'ISA-88 equipment module: acquisition by a phase, interlocks, service, calibration' },
   on: {
     ...enterInterlocked,
-    ACQUIRE: { actions: reject('not_ready', ({ context }) => `equipment module ${context.id} is not ready`), meta: meta('URS-EM-011', 'Acquire refused: not ready') },
-    RELEASE: { actions: reject('not_acquired', ({ context }) => `equipment module ${context.id} is not acquired`), meta: meta('URS-EM-002', 'Release refused: not acquired') },
+    RELEASE: { actions: reject('not_acquired', ({ context }) => `equipment module ${context.id} is not acquired`), meta: meta(['URS-EM-002', 'URS-EM-007'], 'Release refused: not acquired') },
     INTERLOCK_CLEARED: { actions: reject('not_interlocked', ({ context }) => `equipment module ${context.id} is not interlocked`), meta: meta('URS-EM-005', 'Interlock cleared refused: not interlocked') },
     RELEASE_INTERLOCK: { actions: reject('not_interlocked', ({ context }) => `equipment module ${context.id} is not interlocked`), meta: meta('URS-EM-006', 'Signed release refused: not interlocked') },
     TAKE_OUT_OF_SERVICE: { actions: reject('not_ready', ({ context }) => `equipment module ${context.id} can be taken out of service only from Ready`), meta: meta('URS-EM-008', 'Out of service refused: not ready') },
@@ -290,7 +289,7 @@ export const equipmentModuleMachine = emSetup.createMachine({
         INTERLOCK_CLEARED: [
           refuse('invalidCause', 'invalid_cause',
             ({ event }) => `interlock cause ${JSON.stringify(fields(event).cause)} cannot be cleared by the control system`,
-            'URS-EM-005', 'Interlock cleared refused: unknown cause or calibration_due'),
+            ['URS-EM-005', 'URS-EM-010'], 'Interlock cleared refused: unknown cause or calibration_due'),
           refuse('causeNotActive', 'cause_not_active', ({ event }) => `interlock cause ${String(fields(event).cause)} is not active`,
             'URS-EM-005', 'Interlock cleared refused: cause not active'),
           { actions: 'clearReportedCause', meta: meta('URS-EM-005', 'Control system clears a cause; the module stays interlocked') },
@@ -309,7 +308,7 @@ export const equipmentModuleMachine = emSetup.createMachine({
           {
             target: 'Ready',
             actions: [{ type: 'recordSignedRelease', params: releaseParams }, notify(false), 'storeSignedRelease'],
-            meta: meta('URS-EM-006', 'Supervisor signs the interlock release: module ready'),
+            meta: meta(['URS-EM-006', 'URS-EM-007'], 'Supervisor signs the interlock release: module ready'),
           },
         ],
         ACQUIRE: { actions: reject('interlocked', ({ context }) => `equipment module ${context.id} is interlocked: ${context.causes.join(', ')}`), meta: meta('URS-EM-011', 'Acquire refused: interlocked') },

@@ -374,7 +374,7 @@ export const exceptionMachine = exceptionSetup.createMachine({
               'storeClose',
               'announceClosed',
             ],
-            meta: { requirement: 'URS-EXC-013', description: 'Closed: the batch may be released as far as this exception goes' },
+            meta: { requirement: ['URS-EXC-013', 'URS-EXC-014'], description: 'Closed: the batch may be released as far as this exception goes' },
           },
         ],
         ADDENDUM: addendum('Signed'),

@@ -1,5 +1,7 @@
 import { alarmMachine } from './alarm.machine.ts';
 import { batchMachine } from './batch.machine.ts';
+import { contextHandshakeMachine } from './context-handshake.machine.ts';
+import { edgeLinkMachine } from './edge-link.machine.ts';
 import { equipmentModuleMachine } from './equipment-module.machine.ts';
 import { exceptionMachine } from './exception.machine.ts';
 import { phaseMachine } from './phase.machine.ts';
@@ -13,6 +15,8 @@ export const machines = {
   equipmentModule: equipmentModuleMachine,
   exception: exceptionMachine,
   batch: batchMachine,
+  contextHandshake: contextHandshakeMachine,
+  edgeLink: edgeLinkMachine,
 } as const;
 
 /** The name of one machine definition. */
@@ -42,14 +46,26 @@ export type {
   PhaseRejectParams,
   PhaseState,
 } from './phase.machine.ts';
-export { CLEAN_HOLD_TIMER, UNIT_MACHINE_VERSION, unitMachine } from './unit.machine.ts';
+export {
+  CLEAN_HOLD_TIMER,
+  DIRTY_HOLD_TIMER,
+  STERILE_HOLD_TIMER,
+  UNIT_MACHINE_VERSION,
+  migrateUnitSnapshot,
+  unitMachine,
+} from './unit.machine.ts';
 export type {
+  Allocation,
+  CleaningCycle,
+  LineClearance,
+  MaintenanceRecord,
   UnitContext,
   UnitContextAssertion,
   UnitEvent,
   UnitInput,
   UnitMeta,
   UnitRejectParams,
+  UnitSnapshot,
   UnitStatus,
 } from './unit.machine.ts';
 export {
@@ -104,3 +120,21 @@ export type {
 } from './exception.machine.ts';
 export { BATCH_COMMANDS, BATCH_MACHINE_VERSION, BATCH_STATES, b2mmlResponseState, b2mmlState, batchMachine, startGateReasons } from './batch.machine.ts';
 export type { BatchContext, BatchEvent, BatchInput, BatchState } from './batch.machine.ts';
+export {
+  ACK_DEADLINE_TIMER,
+  CONTEXT_HANDSHAKE_MACHINE_VERSION,
+  CONTEXT_HANDSHAKE_STATES,
+  contextHandshakeMachine,
+  mintContextId,
+} from './context-handshake.machine.ts';
+export type {
+  AssertedContext,
+  ContextHandshakeContext,
+  ContextHandshakeEvent,
+  ContextHandshakeInput,
+  ContextHandshakeState,
+  EdgeAck,
+  SequenceGap,
+} from './context-handshake.machine.ts';
+export { EDGE_LINK_MACHINE_VERSION, EDGE_LINK_STATES, HEARTBEAT_TIMER, edgeLinkMachine, mergeRange, subtractRange } from './edge-link.machine.ts';
+export type { EdgeLinkContext, EdgeLinkEvent, EdgeLinkInput, EdgeLinkState, SeqRange } from './edge-link.machine.ts';

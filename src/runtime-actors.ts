@@ -1,9 +1,10 @@
 import type { PlantConfig } from '../config/plant.schema.ts';
 import type { ActorKind } from '../actors/kind.ts';
+import { alarmKind } from '../actors/alarm.actor.ts';
 import { phaseKind } from '../actors/phase.actor.ts';
 import { unitKind } from '../actors/unit.actor.ts';
 
-/** Builds the actor kinds of the plant from config: one phase actor per phase, one unit actor per unit. */
+/** Builds the actor kinds of the plant from config: one actor per phase, unit and alarm. */
 export function actorKinds(config: PlantConfig, now: number): ActorKind[] {
   const source = new Map(config.units.map((u) => [u.id, u.source]));
   return [
@@ -18,7 +19,14 @@ export function actorKinds(config: PlantConfig, now: number): ActorKind[] {
       id: u.id,
       phases: config.phases.filter((p) => p.unit === u.id).map((p) => p.id),
       cleanHoldMs: u.cleanHoldHours * 3_600_000,
+      ...(u.dirtyHoldHours ? { dirtyHoldMs: u.dirtyHoldHours * 3_600_000 } : {}),
+      ...(u.sterileHoldHours ? { sterileHoldMs: u.sterileHoldHours * 3_600_000 } : {}),
+      ...(u.requiresSterile ? { requiresSterile: true } : {}),
       createdAt: now,
     }))),
+    alarmKind(new Map(config.alarms.map((a) => [a.id, {
+      id: a.id, unit: a.unit, priority: a.priority, critical: a.critical, source: source.get(a.unit)!,
+      ...(a.latching === undefined ? {} : { latching: a.latching }),
+    }]))),
   ];
 }

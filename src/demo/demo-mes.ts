@@ -14,8 +14,8 @@ const FINAL = new Set(['Complete', 'Stopped', 'Aborted']);
 
 /**
  * A demo MES that keeps batches cycling on one unit. It is a stateless reconciler: each tick it reads the unit and its
- * phases and takes the one next step (clean, assert context, start, advance, release, reset), so it resumes correctly
- * after any restart. Every step goes through the actors' inboxes as the `mes` account.
+ * phases and takes the one next step (CIP start and result, line clearance, assert context, start, advance, release,
+ * reset), so it resumes correctly after any restart. Every step goes through the actors' inboxes as the `mes` account.
  */
 export function startDemoMes(o: DemoMesOptions): { stop(): void } {
   let stopped = false;
@@ -41,7 +41,9 @@ async function step(o: DemoMesOptions): Promise<void> {
   const u = host.get('unit', unit);
   if (!u || u.quarantined) return;
   const value = u.snapshot.value as { availability: string; hygiene: string };
-  const ctx = u.snapshot.context as { lastSeq: number; context?: { batchId: string; phase?: string } };
+  const ctx = u.snapshot.context as {
+    lastSeq: number; context?: { batchId: string; phase?: string }; lineClearance?: unknown; dirtyHoldExpired?: boolean;
+  };
   const state = (id: string) => String(host.get('phase', id)?.snapshot.value);
   const send = (type: string, id: string, event: Record<string, unknown>) =>
     host.send(type, id, { at: Date.now(), by: 'mes', ...event } as never, { timeoutMs: 5000 });
@@ -50,12 +52,22 @@ async function step(o: DemoMesOptions): Promise<void> {
     // Leftovers of the previous batch are reset before anything new starts.
     const done = o.phases.find((p) => FINAL.has(state(p)));
     if (done) return void (await send('phase', done, { type: 'RESET' }));
-    if (value.hygiene === 'Dirty') return void (await send('unit', unit, { type: 'CLEANED', reason: 'demo CIP cycle passed' }));
+    // The unit's GMP cycle: CIP (the demo stands in for the control system reporting its result), line clearance.
+    if (value.hygiene === 'Dirty') {
+      return void (await send('unit', unit, { type: 'CIP_START', ...(ctx.dirtyHoldExpired ? { deviationId: 'DEMO-DEV' } : {}) }));
+    }
+    if (value.hygiene === 'Cleaning') {
+      return void (await send('unit', unit, { type: 'CIP_COMPLETE', ok: true, by: 'plc:demo', reason: 'demo CIP cycle passed' }));
+    }
+    if (value.hygiene === 'Sterilising') return;
+    if (!ctx.lineClearance) return void (await send('unit', unit, { type: 'LINE_CLEARANCE', reason: 'demo line clearance' }));
     const seq = ctx.lastSeq + 1;
     const batchId = `DEMO-${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${String(seq).padStart(4, '0')}`;
     return void (await assert(send, unit, ctx.lastSeq, batchId, o.phases[0]!));
   }
-  const batch = ctx.context!;
+  // Out of service, or allocated by someone else without a context: nothing for the demo MES to do.
+  if (value.availability !== 'Allocated' || !ctx.context) return;
+  const batch = ctx.context;
   const current = batch.phase ?? o.phases[0]!;
   for (const p of o.phases) if (p !== current && FINAL.has(state(p))) return void (await send('phase', p, { type: 'RESET' }));
   const s = state(current);

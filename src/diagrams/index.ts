@@ -4,9 +4,10 @@ import { PhaselineError } from '../errors.ts';
 import { toMermaid } from './mermaid.ts';
 import { machineModel, type MachineModel } from './model.ts';
 import { toScxml } from './scxml.ts';
+import { toSvg } from './svg.ts';
 
-/** The formats a diagram is rendered in (CONTRACT.md `GET /machines/:name/diagram`; `svg` is not available yet). */
-export const DIAGRAM_FORMATS = ['mermaid', 'scxml', 'json'] as const;
+/** The formats a diagram is rendered in (CONTRACT.md `GET /machines/:name/diagram`). */
+export const DIAGRAM_FORMATS = ['mermaid', 'scxml', 'svg', 'json'] as const;
 
 /** One diagram format. */
 export type DiagramFormat = (typeof DIAGRAM_FORMATS)[number];
@@ -28,6 +29,7 @@ export interface MachineListEntry {
 const CONTENT_TYPES: Record<DiagramFormat, string> = {
   mermaid: 'text/vnd.mermaid; charset=utf-8',
   scxml: 'application/scxml+xml; charset=utf-8',
+  svg: 'image/svg+xml; charset=utf-8',
   json: 'application/json; charset=utf-8',
 };
 
@@ -83,21 +85,36 @@ export function isDiagramFormat(format: string): format is DiagramFormat {
 }
 
 /**
- * Renders one machine as a Mermaid `stateDiagram-v2`, a W3C SCXML document or the JSON model; throws
- * `ERR_HTTP_NOT_FOUND` for an unknown machine and `ERR_HTTP_INVALID_REQUEST` for an unknown format.
+ * Renders one machine as a Mermaid `stateDiagram-v2`, a W3C SCXML document, an SVG statechart (laid out by ELK, hence
+ * async) or the JSON model; rejects with `ERR_HTTP_NOT_FOUND` for an unknown machine and `ERR_HTTP_INVALID_REQUEST`
+ * for an unknown format.
  */
-export function renderDiagram(name: string, format: string): RenderedDiagram {
+export async function renderDiagram(name: string, format: string): Promise<RenderedDiagram> {
   const model = getMachineModel(name);
-  if (format === 'svg') {
-    throw new PhaselineError('ERR_HTTP_INVALID_REQUEST',
-      'SVG diagrams are not available yet; use format=mermaid (render it with any Mermaid tool), scxml or json',
-      { format, formats: [...DIAGRAM_FORMATS] });
-  }
   if (!isDiagramFormat(format)) {
     throw new PhaselineError('ERR_HTTP_INVALID_REQUEST',
       `unknown diagram format ${JSON.stringify(format)}; use one of ${DIAGRAM_FORMATS.join(', ')}`,
       { format, formats: [...DIAGRAM_FORMATS] });
   }
-  const body = format === 'mermaid' ? toMermaid(model) : format === 'scxml' ? toScxml(model) : `${JSON.stringify(model, null, 2)}\n`;
-  return { contentType: CONTENT_TYPES[format], body };
+  return { contentType: CONTENT_TYPES[format], body: await renderBody(model, format) };
+}
+
+const svgs = new Map<string, Promise<string>>();
+
+async function renderBody(model: MachineModel, format: DiagramFormat): Promise<string> {
+  switch (format) {
+    case 'mermaid': return toMermaid(model);
+    case 'scxml': return toScxml(model);
+    case 'svg': {
+      // The layout is the costly part and definitions are immutable: lay each machine out once per process.
+      let svg = svgs.get(model.name);
+      if (!svg) {
+        svg = toSvg(model);
+        svgs.set(model.name, svg);
+        svg.catch(() => svgs.delete(model.name));
+      }
+      return svg;
+    }
+    case 'json': return `${JSON.stringify(model, null, 2)}\n`;
+  }
 }

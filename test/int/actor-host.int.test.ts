@@ -175,14 +175,15 @@ describe('actor host', () => {
     }
   });
 
-  it('rejects stale MES sequences and fires clean-hold deadlines as inputs', async () => {
+  it('rejects stale MES sequences and fires the clean-hold deadline of a passed CIP as an input', async () => {
     const host = makeHost(500);
     await host.start();
     try {
       const stale = await send(host, 'unit', 'R201', { type: 'ASSERT_CONTEXT', contextId: 'c0', batchId: 'B1', specVersion: '1', seq: 1 });
       expect(stale?.rejection).toMatchObject({ code: 'stale_sequence', lastSeq: 1 });
-      await send(host, 'unit', 'T1', { type: 'CLEANED' });
-      expect((host.get('unit', 'T1')?.snapshot.value as any).hygiene).toBe('Clean');
+      await send(host, 'unit', 'T1', { type: 'MARK_DIRTY' });
+      expect((await send(host, 'unit', 'T1', { type: 'CIP_START' }))?.state).toBe('Available/Cleaning');
+      expect((await send(host, 'unit', 'T1', { type: 'CIP_COMPLETE', ok: true, by: 'plc:test' }))?.state).toBe('Available/Clean');
       await waitFor(() => (host.get('unit', 'T1')?.snapshot.value as any).hygiene === 'Dirty', 5_000);
     } finally {
       await host.stop();
@@ -281,6 +282,31 @@ describe('actor host', () => {
       expect(refusing.get('phase', 'R101.CHARGE')?.quarantined?.reason).toMatch(/version 2, running version 3: no migration/);
     } finally {
       await refusing.stop();
+    }
+  });
+
+  it('migrates a persisted version 1 unit snapshot on rehydrate (machines/unit.machine.ts migrateUnitSnapshot)', async () => {
+    const e = await buckets.actors.get('unit.R201');
+    const rec = decode(e!.value) as any;
+    const cleanUntil = Date.now() + 3_600_000;
+    const v1 = {
+      value: { availability: 'Available', hygiene: 'Clean' },
+      context: { id: 'R201', phases: ['R201.HEAT'], cleanHoldMs: 3_600_000, lastSeq: rec.snapshot.context.lastSeq ?? 0, cleanUntil, timers: { cleanHold: cleanUntil } },
+    };
+    await buckets.actors.put('unit.R201', encode({ ...rec, machineVersion: 1, snapshot: v1 }));
+    const host = makeHost();
+    await host.start();
+    try {
+      const unit = host.get('unit', 'R201')!;
+      expect(unit.quarantined).toBeUndefined();
+      expect(unit.machineVersion).toBe(2);
+      expect(unit.snapshot.value).toEqual({ availability: 'Available', hygiene: 'Clean' });
+      expect(unit.snapshot.context).toMatchObject({ cleanUntil, dirtyHoldMs: expect.any(Number) });
+      // a migrated unit needs a line clearance before it is allocated again
+      const out = await send(host, 'unit', 'R201', { type: 'ALLOCATE', batchId: 'B9' });
+      expect(out?.rejection?.code).toBe('line_clearance_required');
+    } finally {
+      await host.stop();
     }
   });
 });

@@ -71,13 +71,20 @@ describe('GET /api/v1/machines/:name/diagram', () => {
     expect(res.json()).toMatchObject({ error: 'not_found', message: expect.stringContaining('nope') });
   });
 
-  it('answers 400 invalid_request for an unknown format and says SVG is not available yet', async () => {
+  it('answers SVG as image/svg+xml with every phase state drawn', async () => {
+    const res = await get('/api/v1/machines/phase/diagram?format=svg');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    expect(res.body.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(res.body).toContain('data-state="Held"');
+    expect(res.body).toContain('>STATE_COMPLETE [and(isManual, fromMatches)]</text>');
+  });
+
+  it('answers 400 invalid_request for an unknown format, naming the format field', async () => {
     const bad = await get('/api/v1/machines/phase/diagram?format=png');
     expect(bad.statusCode).toBe(400);
-    expect(bad.json()).toMatchObject({ error: 'invalid_request', formats: ['mermaid', 'scxml', 'json'] });
-    const svg = await get('/api/v1/machines/phase/diagram?format=svg');
-    expect(svg.statusCode).toBe(400);
-    expect(svg.json()).toMatchObject({ error: 'invalid_request', message: expect.stringContaining('SVG diagrams are not available yet') });
+    expect(bad.json()).toMatchObject({ error: 'invalid_request', fields: [expect.objectContaining({ path: 'format', in: 'querystring' })] });
+    expect(bad.json().message).toContain('svg');
   });
 });
 
@@ -85,6 +92,9 @@ describe('OpenAPI', () => {
   it('describes both machine routes', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
     expect(res.statusCode).toBe(200);
-    expect(Object.keys(res.json().paths)).toEqual(expect.arrayContaining(['/api/v1/machines', '/api/v1/machines/{name}/diagram']));
+    const { paths } = res.json();
+    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/api/v1/machines', '/api/v1/machines/{name}/diagram']));
+    const format = paths['/api/v1/machines/{name}/diagram'].get.parameters.find((p: { name: string }) => p.name === 'format');
+    expect(format.schema.enum).toEqual(['mermaid', 'scxml', 'svg', 'json']);
   });
 });

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { PHASE_MACHINE_VERSION, phaseMachine } from '../../machines/phase.machine.ts';
 import { UNIT_MACHINE_VERSION } from '../../machines/unit.machine.ts';
-import { getMachineModel, machineList, renderDiagram } from '../../src/diagrams/index.ts';
+import { getMachineModel, machineList, machineNames, renderDiagram } from '../../src/diagrams/index.ts';
 import { toMermaid } from '../../src/diagrams/mermaid.ts';
 import { machineModel } from '../../src/diagrams/model.ts';
 import { toScxml } from '../../src/diagrams/scxml.ts';
+import { escapeXml, toSvg } from '../../src/diagrams/svg.ts';
 import { PhaselineError } from '../../src/errors.ts';
 import { ISA88_MATRIX, ISA88_STATES, type Isa88Column } from '../model/requirements/isa88-phase.ts';
 
@@ -81,9 +82,9 @@ describe('diagram model', () => {
     expect(phase.transitions.filter((t) => t.source === 'phase' && t.event === 'PLC_STATE' && t.target)).toHaveLength(12);
   });
 
-  it('gives the same model, byte for byte, every time it walks the definition', () => {
+  it('gives the same model, byte for byte, every time it walks the definition', async () => {
     expect(JSON.stringify(machineModel('phase', 1, phaseMachine))).toBe(JSON.stringify(machineModel('phase', 1, phaseMachine)));
-    expect(renderDiagram('phase', 'json').body).toBe(`${JSON.stringify(phase, null, 2)}\n`);
+    expect((await renderDiagram('phase', 'json')).body).toBe(`${JSON.stringify(phase, null, 2)}\n`);
   });
 
   it('models the unit machine as a parallel root with two regions and a two-target release', () => {
@@ -98,14 +99,14 @@ describe('diagram model', () => {
   it('lists every machine with counts', () => {
     expect(machineList()).toEqual(expect.arrayContaining([
       { name: 'phase', version: PHASE_MACHINE_VERSION, states: 12, transitions: getMachineModel('phase').transitions.length },
-      expect.objectContaining({ name: 'unit', version: UNIT_MACHINE_VERSION, states: 6 }),
+      expect.objectContaining({ name: 'unit', version: UNIT_MACHINE_VERSION, states: 10 }),
     ]));
   });
 });
 
 describe('mermaid', () => {
-  it('draws the ISA-88 graph with an initial state and guarded transitions', () => {
-    const text = renderDiagram('phase', 'mermaid').body;
+  it('draws the ISA-88 graph with an initial state and guarded transitions', async () => {
+    const text = (await renderDiagram('phase', 'mermaid')).body;
     expect(text.startsWith('stateDiagram-v2\n')).toBe(true);
     expect(text).toContain('[*] --> Idle');
     expect(text).toContain('Idle --> Running : START');
@@ -113,11 +114,11 @@ describe('mermaid', () => {
     expect(text).toContain('%% phase : * (targetless)');
   });
 
-  it('separates parallel regions with -- inside the machine state', () => {
-    const text = renderDiagram('unit', 'mermaid').body;
+  it('separates parallel regions with -- inside the machine state', async () => {
+    const text = (await renderDiagram('unit', 'mermaid')).body;
     expect(text).toMatch(/state unit \{\n[\s\S]*state availability \{[\s\S]*\n\s+--\n[\s\S]*state hygiene \{/);
     expect(text).toContain('availability_Allocated --> hygiene_Dirty : RELEASE [releaseMatches]');
-    expect(text).toContain('hygiene_Dirty --> hygiene_Clean : CLEANED');
+    expect(text).toContain('hygiene_Cleaning --> hygiene_Clean : CIP_COMPLETE [cycleOk]');
   });
 
   it('keeps labels free of characters that end a Mermaid statement', () => {
@@ -132,8 +133,8 @@ describe('mermaid', () => {
 });
 
 describe('scxml', () => {
-  it('is well-formed and holds the 12 phase states inside the machine root, with the transitions', () => {
-    const doc = parseXml(renderDiagram('phase', 'scxml').body);
+  it('is well-formed and holds the 12 phase states inside the machine root, with the transitions', async () => {
+    const doc = parseXml((await renderDiagram('phase', 'scxml')).body);
     expect(doc).toMatchObject({ name: 'scxml', attrs: { xmlns: 'http://www.w3.org/2005/07/scxml', version: '1.0', initial: 'phase' } });
     const root = doc.children[0]!;
     expect(root).toMatchObject({ name: 'state', attrs: { id: 'phase', initial: 'Idle' } });
@@ -145,10 +146,10 @@ describe('scxml', () => {
     expect(root.children.some((c) => c.name === 'transition' && c.attrs.event === '*')).toBe(true);
   });
 
-  it('renders the unit machine as a <parallel> with a multi-target transition', () => {
-    const doc = parseXml(renderDiagram('unit', 'scxml').body);
+  it('renders the unit machine as a <parallel> with a multi-target transition', async () => {
+    const doc = parseXml((await renderDiagram('unit', 'scxml')).body);
     expect(doc.children[0]).toMatchObject({ name: 'parallel', attrs: { id: 'unit' } });
-    const release = all(doc).find((e) => e.name === 'transition' && e.attrs.target?.includes(' '));
+    const release = all(doc).find((e) => e.name === 'transition' && e.attrs.event === 'RELEASE' && e.attrs.target?.includes(' '));
     expect(release?.attrs).toMatchObject({ event: 'RELEASE', target: 'availability.Available hygiene.Dirty' });
   });
 
@@ -165,17 +166,112 @@ describe('scxml', () => {
   });
 });
 
-describe('renderDiagram', () => {
-  it('refuses an unknown machine with not_found and an unknown format with invalid_request', () => {
-    expect(() => renderDiagram('nope', 'mermaid')).toThrow(expect.objectContaining({ code: 'ERR_HTTP_NOT_FOUND' }));
-    expect(() => renderDiagram('phase', 'png')).toThrow(expect.objectContaining({ code: 'ERR_HTTP_INVALID_REQUEST' }));
-    expect(() => renderDiagram('phase', 'svg')).toThrow(/SVG diagrams are not available yet/);
-    expect(() => renderDiagram('toString', 'json')).toThrow(PhaselineError);
+/** parseXml for SVG, whose text nodes it does not keep: checks entities in text, then drops the text. */
+function parseSvg(svg: string): XmlElement {
+  expect(svg.match(/&(?!(amp|lt|gt|quot|apos|#\d+);)/g) ?? []).toEqual([]);
+  return parseXml(svg.replace(/>[^<]+</g, '><'));
+}
+
+describe('svg', () => {
+  for (const name of machineNames()) {
+    it(`draws ${name} as well-formed SVG with a labelled box for every state and every transition`, async () => {
+      const model = getMachineModel(name);
+      const svg = await toSvg(model);
+      const doc = parseSvg(svg);
+      expect(doc).toMatchObject({ name: 'svg', attrs: { xmlns: 'http://www.w3.org/2000/svg' } });
+      const groups = all(doc).filter((e) => e.name === 'g' && e.attrs['data-state'] !== undefined);
+      expect(groups.map((g) => g.attrs['data-state']).sort()).toEqual(model.states.map((s) => s.id).sort());
+      for (const g of groups) {
+        expect(g.children.map((c) => c.name)).toEqual(expect.arrayContaining(['title', 'rect', 'text']));
+      }
+      const byIndex = new Map<number, XmlElement[]>();
+      for (const e of all(doc).filter((x) => x.attrs['data-t'] !== undefined)) {
+        byIndex.set(Number(e.attrs['data-t']), [...(byIndex.get(Number(e.attrs['data-t'])) ?? []), e]);
+      }
+      const ids = new Set(model.states.map((s) => s.id));
+      model.transitions.forEach((t, i) => {
+        const drawn = byIndex.get(i) ?? [];
+        if (t.target !== undefined && ids.has(t.source)) {
+          // An edge per target, each a path with an arrowhead and a label.
+          expect(drawn).toHaveLength((t.targets ?? [t.target]).length);
+          for (const g of drawn) {
+            expect(g).toMatchObject({ name: 'g', attrs: { 'data-source': t.source } });
+            expect(g.children.find((c) => c.name === 'path')?.attrs['marker-end']).toMatch(/^url\(#/);
+            expect(g.children.some((c) => c.name === 'text')).toBe(true);
+          }
+        } else {
+          // Targetless transitions and root handlers are listed beside the graph.
+          expect(drawn.map((e) => e.name)).toEqual(['text']);
+        }
+      });
+      expect(svg.split('\n')[1]).toBe(`<title>${name} statechart (machine version ${model.version})</title>`);
+    });
+  }
+
+  it('labels edges EVENT [guard] and draws the phase initial marker, the state clause and hover descriptions', async () => {
+    const svg = (await renderDiagram('phase', 'svg')).body;
+    expect(svg).toContain('>STATE_COMPLETE [and(isManual, fromMatches)]</text>');
+    expect(svg).toContain('>START</text>');
+    expect(svg).toContain('class="initial-marker"');
+    expect(svg).toContain('>ISA-88 §5.7.2</text>');
+    expect(svg).toContain('<title>Idle — Quiescent (initial): not executing, waits for Start — ISA-88 §5.7.2</title>');
+    expect(svg).toContain('>phase — machine version 1</text>');
   });
 
-  it('answers each format with its media type', () => {
-    expect(renderDiagram('phase', 'mermaid').contentType).toMatch(/^text\/vnd\.mermaid/);
-    expect(renderDiagram('phase', 'scxml').contentType).toMatch(/^application\/scxml\+xml/);
-    expect(JSON.parse(renderDiagram('unit', 'json').body)).toEqual(getMachineModel('unit'));
+  it('draws parallel regions as dashed region boxes and final states with a double border', async () => {
+    const unit = await renderDiagram('unit', 'svg');
+    expect(unit.body).toMatch(/<g class="state region" data-state="availability">/);
+    expect(unit.body).toMatch(/<g class="state region" data-state="hygiene">/);
+    expect(unit.body).toContain('data-source="availability.Allocated" data-target="hygiene.Dirty"');
+    const machine = createMachine({ id: 'f', initial: 'A', states: { A: { on: { GO: 'B' } }, B: { type: 'final' } } });
+    const svg = await toSvg(machineModel('f', 1, machine));
+    const final = parseSvg(svg).children.find((e) => e.attrs['data-state'] === 'B')!;
+    expect(final.attrs.class).toBe('state final');
+    expect(final.children.filter((c) => c.name === 'rect')).toHaveLength(2);
+  });
+
+  it('gives byte-identical SVG every time (no random ids, no dates)', async () => {
+    const fresh = machineModel('phase', PHASE_MACHINE_VERSION, phaseMachine);
+    const first = await toSvg(fresh);
+    expect(await toSvg(fresh)).toBe(first);
+    expect(await toSvg(structuredClone(fresh))).toBe(first);
+    expect((await renderDiagram('phase', 'svg')).body).toBe(first);
+    const unit = getMachineModel('unit');
+    expect(await toSvg(unit)).toBe(await toSvg(unit));
+  });
+
+  it('escapes <, & and > in state names, guards, descriptions and the machine name', async () => {
+    const machine = createMachine({
+      id: 'x', initial: 'A', meta: { description: 'a < b & c > d' },
+      states: {
+        'A<&>': {}, A: { meta: { description: '"quoted" & <tagged>' }, on: { 'GO<&>': { target: 'B', guard: 'g<&>' } } },
+        B: { type: 'final' },
+      },
+    });
+    const svg = await toSvg(machineModel('x<&>', 1, machine));
+    expect(() => parseSvg(svg)).not.toThrow();
+    expect(svg).toContain('>A&lt;&amp;&gt;</text>');
+    expect(svg).toContain('>GO&lt;&amp;&gt; [g&lt;&amp;&gt;]</text>');
+    expect(svg).toContain('&quot;quoted&quot; &amp; &lt;tagged&gt;');
+    expect(svg).toContain('>x&lt;&amp;&gt; — machine version 1</text>');
+    expect(svg).not.toMatch(/<(?!\/?[A-Za-z]|\?xml)/);
+    expect(escapeXml('<&>"\'\u0001')).toBe('&lt;&amp;&gt;&quot;&apos;');
+  });
+});
+
+describe('renderDiagram', () => {
+  it('refuses an unknown machine with not_found and an unknown format with invalid_request', async () => {
+    await expect(renderDiagram('nope', 'mermaid')).rejects.toMatchObject({ code: 'ERR_HTTP_NOT_FOUND' });
+    await expect(renderDiagram('phase', 'png')).rejects.toMatchObject({
+      code: 'ERR_HTTP_INVALID_REQUEST', details: { formats: ['mermaid', 'scxml', 'svg', 'json'] },
+    });
+    await expect(renderDiagram('toString', 'json')).rejects.toThrow(PhaselineError);
+  });
+
+  it('answers each format with its media type', async () => {
+    expect((await renderDiagram('phase', 'mermaid')).contentType).toMatch(/^text\/vnd\.mermaid/);
+    expect((await renderDiagram('phase', 'scxml')).contentType).toMatch(/^application\/scxml\+xml/);
+    expect((await renderDiagram('phase', 'svg')).contentType).toBe('image/svg+xml; charset=utf-8');
+    expect(JSON.parse((await renderDiagram('unit', 'json')).body)).toEqual(getMachineModel('unit'));
   });
 });

@@ -3,7 +3,8 @@ import { initialTransition, transition } from 'xstate';
 import { CALIBRATION_DUE_TIMER, equipmentModuleMachine } from '../../machines/equipment-module.machine.ts';
 import type { EquipmentModuleEvent, EquipmentModuleInput } from '../../machines/equipment-module.machine.ts';
 import { EQUIPMENT_MODULE_REQUIREMENTS } from '../model/requirements/equipment-module.ts';
-import type { EmEvent, EmGiven, EmState, EmTransition } from '../model/requirements/equipment-module.ts';
+import type { EmGiven, EmState, EmTransition } from '../model/requirements/equipment-module.ts';
+import { emEvent } from '../model/adapters/equipment-module.ts';
 import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof equipmentModuleMachine>>[0];
@@ -39,38 +40,6 @@ function reach(from: EmState, given?: EmGiven): Snapshot {
   }
 }
 
-/** The concrete event for a requirement's event name and case, each with an explicit `at`. */
-function eventFor(event: EmEvent, given?: EmGiven): EquipmentModuleEvent {
-  const at = 10_000;
-  const loose = (e: Record<string, unknown>) => e as unknown as EquipmentModuleEvent;
-  switch (event) {
-    case 'ACQUIRE':
-      if (given === 'no phase') return loose({ type: 'ACQUIRE', at, by: 'op2' });
-      if (given === 'no by') return loose({ type: 'ACQUIRE', at, phase: 'R201.HEAT' });
-      return { type: 'ACQUIRE', at, by: 'op2', phase: 'R201.HEAT' };
-    case 'RELEASE': return { type: 'RELEASE', at, by: 'op1' };
-    case 'INTERLOCK':
-      return given === 'unknown cause' ? loose({ type: 'INTERLOCK', at, cause: 'gremlins' }) : { type: 'INTERLOCK', at, cause: 'safety_interlock' };
-    case 'INTERLOCK_CLEARED':
-      if (given === 'unknown cause') return loose({ type: 'INTERLOCK_CLEARED', at, cause: 'gremlins' });
-      if (given === 'calibration_due cause') return loose({ type: 'INTERLOCK_CLEARED', at, cause: 'calibration_due' });
-      return { type: 'INTERLOCK_CLEARED', at, cause: given === 'cause not active' ? 'safety_interlock' : 'e_stop' };
-    case 'RELEASE_INTERLOCK':
-      if (given === 'no reason') return { ...release, at, reason: ' ' };
-      if (given === 'no signature') return loose({ type: 'RELEASE_INTERLOCK', at, by: 'sue', reason: 'ok' });
-      if (given === 'other signer') return { ...release, at, signature: { ...SIGNATURE, username: 'bob' } };
-      return { ...release, at };
-    case 'TAKE_OUT_OF_SERVICE': return { type: 'TAKE_OUT_OF_SERVICE', at, by: 'tech', reason: given === 'no reason' ? '' : 'maintenance' };
-    case 'RETURN_TO_SERVICE': return { type: 'RETURN_TO_SERVICE', at, by: 'tech', reason: given === 'no reason' ? '' : 'maintenance done' };
-    case 'CALIBRATED': return { type: 'CALIBRATED', at, by: 'metrology' };
-    case 'TIMER':
-      if (given === 'not due') return { type: 'TIMER', at: DUE - 1, name: CALIBRATION_DUE_TIMER };
-      if (given === 'unknown timer') return { type: 'TIMER', at: DUE, name: 'sterileExpiry' };
-      return { type: 'TIMER', at: DUE, name: CALIBRATION_DUE_TIMER };
-    case 'UNKNOWN': return loose({ type: 'FROBNICATE', at });
-  }
-}
-
 const label = (t: EmTransition) => `${t.from} --${t.event}${t.given ? ` (${t.given})` : ''}--> ${t.to}`;
 
 describe('equipment module machine: requirements (test/model/requirements/equipment-module.ts)', () => {
@@ -80,7 +49,7 @@ describe('equipment module machine: requirements (test/model/requirements/equipm
         it(label(t), () => {
           const before = reach(t.from, t.given);
           expect(before.value).toBe(t.from);
-          const { next, actions } = send(before, eventFor(t.event, t.given));
+          const { next, actions } = send(before, emEvent(t.event, t.given, before.context, 10_000));
           expect(next.status).toBe('active');
           if (t.to.startsWith('reject:')) {
             expect(next.value).toBe(t.from);
@@ -174,8 +143,9 @@ describe('equipment module machine: traceability', () => {
       for (const [event, list] of node.transitions) {
         for (const t of list) {
           count++;
-          const requirement = (t.meta as { requirement?: string } | undefined)?.requirement;
-          expect(ids.has(requirement ?? ''), `${node.id} ${event}: ${requirement}`).toBe(true);
+          const requirement = (t.meta as { requirement?: string | string[] } | undefined)?.requirement;
+          expect(requirement, `${node.id} ${event}`).toBeDefined();
+          for (const id of [requirement!].flat()) expect(ids.has(id), `${node.id} ${event}: ${id}`).toBe(true);
         }
       }
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
+import { expectEveryNodeTraced, itEveryRequirementRow } from '../helpers/requirements.ts';
 import { initialTransition, transition } from 'xstate';
 import { EXCEPTION_MACHINE_VERSION, EXCEPTION_STATES, exceptionMachine } from '../../machines/exception.machine.ts';
 import type { ExceptionEvent, ExceptionInput, SignatureInput } from '../../machines/exception.machine.ts';
@@ -82,51 +83,18 @@ function eventFor(row: ExceptionTransition): ExceptionEvent {
   }
 }
 
-const label = (id: string, row: ExceptionTransition): string =>
-  `${id}: ${row.from} --${row.event}${row.given ? `(${row.given})` : ''}${row.critical === undefined ? '' : row.critical ? ' critical' : ' non-critical'}--> ${row.to}`;
-
 describe('exception machine: every requirement of test/model/requirements/exception.ts', () => {
-  for (const requirement of EXCEPTION_REQUIREMENTS) {
-    for (const row of requirement.transitions) {
-      it(label(requirement.id, row), () => {
-        const critical = row.critical ?? false;
-        let next: Snapshot;
-        let actions: Action[];
-        let before: Snapshot | undefined;
-        if (row.from === 'Start') {
-          ({ snapshot: next, actions } = create({ critical, ...(row.given === 'no_batch' ? { batchId: undefined } : {}) }));
-        } else {
-          before = reach(row.from, critical);
-          ({ next, actions } = send(before, eventFor(row)));
-        }
-        expect(next.status).toBe('active');
-        if (row.to.startsWith('reject:')) {
-          expect(actions).toEqual([{ type: 'reject', params: expect.objectContaining({ code: row.to.slice('reject:'.length), message: expect.any(String) }) }]);
-          expect(next.value).toBe(row.from);
-          expect(next.context).toEqual(before?.context);
-        } else {
-          expect(next.value).toBe(row.to);
-          if (row.emits) expect(actions.map((a) => a.type)).toEqual(row.emits);
-        }
-      });
-    }
-  }
-
-  it('names a requirement of the list on every transition and state of the machine', () => {
-    const ids = new Set(EXCEPTION_REQUIREMENTS.map((r) => r.id));
-    const seen = new Set<string>();
-    for (const node of [exceptionMachine.root, ...Object.values(exceptionMachine.root.states)]) {
-      if (node !== exceptionMachine.root) [(node.meta as { requirement?: string | string[] }).requirement].flat().forEach((r) => seen.add(String(r)));
-      for (const [event, list] of node.transitions) {
-        for (const t of list) {
-          const requirement = (t.meta as { requirement?: string | string[] } | undefined)?.requirement;
-          expect(requirement, `${node.key} ${event}`).toBeDefined();
-          [requirement].flat().forEach((r) => seen.add(String(r)));
-        }
-      }
-    }
-    for (const id of seen) expect(ids, id).toContain(id);
+  itEveryRequirementRow(EXCEPTION_REQUIREMENTS, {
+    label: (row) => (row.critical === undefined ? '' : row.critical ? ' critical' : ' non-critical'),
+    create: (row) => {
+      const { snapshot, actions } = create({ critical: row.critical ?? false, ...(row.given === 'no_batch' ? { batchId: undefined } : {}) });
+      return { next: snapshot, actions };
+    },
+    reach: (row) => reach(row.from as ExceptionStateName, row.critical ?? false),
+    send: (before, row) => send(before, eventFor(row)),
   });
+
+  it('names a requirement of the list on every transition and state of the machine', () => expectEveryNodeTraced(exceptionMachine, EXCEPTION_REQUIREMENTS));
 
   it('exports its version and state names', () => {
     expect(EXCEPTION_MACHINE_VERSION).toBe(1);

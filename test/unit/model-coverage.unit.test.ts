@@ -17,7 +17,7 @@ function withUntestedTransition() {
 }
 
 const result = (over: Partial<ModelResult>): ModelResult => ({
-  machine: 'exception', version: 1, ranAt: '', runtime: '', explored: {}, paths: [], deadLetters: [], hostMs: 0, requirements: [],
+  machine: 'exception', version: 1, ranAt: '', runtime: '', explored: {}, paths: [], edges: { checked: 0, failed: [] }, deadLetters: [], hostMs: 0, requirements: [],
   coverage: { states: 1, statesCovered: 1, transitions: 1, transitionsCovered: 1, guardsFalse: 0, guardsFalseCovered: 0 },
   states: [{ id: 'Open', coveredBy: ['exception#1'] }],
   transitions: [{ key: 'Open ACKNOWLEDGE #0', source: 'Open', event: 'ACKNOWLEDGE', coveredBy: ['exception#1'], guardFalseBy: [] }],

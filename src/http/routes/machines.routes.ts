@@ -42,12 +42,15 @@ export function registerMachineRoutes(app: PhaselineApp): void {
     onRequest: app.requirePermission('diagrams.read'),
     schema: {
       params: z.object({ name: z.string().min(1).max(200) }),
-      // Checked by renderDiagram, so `svg` gets its own message rather than a generic enum error.
-      querystring: z.object({ format: z.string().max(40).optional().describe(`one of ${DIAGRAM_FORMATS.join(', ')} (svg: not yet)`) }),
+      querystring: z.object({
+        format: z.enum(DIAGRAM_FORMATS).optional().describe(
+          'mermaid (text/vnd.mermaid, the default), scxml (application/scxml+xml), svg (image/svg+xml, laid out by ELK) '
+          + 'or json (the plain model)'),
+      }),
       response: errors,
     },
   }, async (req, reply) => {
-    const { contentType, body } = renderDiagram(req.params.name, req.query.format ?? 'mermaid');
+    const { contentType, body } = await renderDiagram(req.params.name, req.query.format ?? 'mermaid');
     // The body is text in its own media type: no 200 schema, so the JSON serializer leaves it alone.
     return reply.type(contentType).send(body as never);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Permission } from '../../../config/plant.schema.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
 import { ErrorSchema } from '../error-handler.ts';
@@ -6,10 +7,13 @@ import { command, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Unit = z.looseObject({ id: z.string(), state: z.string() });
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema };
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
 const Name = z.string().min(1).max(200);
 
-/** ISA-88 unit routes: status, MES context assertion and release (CONTRACT.md §2; ISA-88.01 §5.6 allocation). */
+/**
+ * ISA-88 unit routes (CONTRACT.md §2; ISA-88.01 §5.6 allocation): status, MES context assertion, allocation and
+ * release, and the GMP equipment status records: line clearance, CIP/SIP start and result, maintenance, mark dirty.
+ */
 export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
@@ -53,4 +57,31 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
     await command(port, 'unit', req.params.id, { type: 'RELEASE', at: Date.now(), by: user.username, ...req.body });
     return viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>;
   });
+
+  // GMP equipment status: each route appends one input to the unit's inbox and answers with the unit's view.
+  const input = (url: string, permission: Permission, type: string, body: z.ZodObject, summary: string) =>
+    app.post(`/api/v1/units/:id/${url}`, {
+      onRequest: app.requirePermission(permission),
+      schema: { summary, params: Params, body, response: { 200: Unit, ...errors } },
+    }, async (req) => {
+      const user = requireUser(req);
+      await command(port, 'unit', req.params.id, { type, at: Date.now(), by: user.username, ...(req.body as Record<string, unknown>) });
+      return viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>;
+    });
+  const Reason = z.string().max(2000);
+  const Ok = z.strictObject({ ok: z.boolean(), reason: Reason.optional() });
+  input('allocate', 'context.assert', 'ALLOCATE', z.strictObject({ batchId: Name }),
+    'Allocate the unit to a batch: clean or sterile (per equipment), line-cleared, not in maintenance');
+  input('line-clearance', 'unit.line_clearance', 'LINE_CLEARANCE', z.strictObject({ batchId: Name.optional(), reason: Reason.optional() }),
+    'Record a line clearance (who and when from the session), optionally for one batch');
+  input('cip/start', 'unit.clean', 'CIP_START', z.strictObject({ deviationId: Name.optional(), reason: Reason.optional() }),
+    'Start CIP on a dirty unit; after the dirty-hold time only with a deviation reference');
+  input('cip/complete', 'unit.cleaning_result', 'CIP_COMPLETE', Ok, 'The control system reports the CIP result (or a supervisor enters it)');
+  input('sip/start', 'unit.clean', 'SIP_START', z.strictObject({ reason: Reason.optional() }), 'Start SIP on a clean unit');
+  input('sip/complete', 'unit.cleaning_result', 'SIP_COMPLETE', Ok, 'The control system reports the SIP result (or a supervisor enters it)');
+  input('maintenance/start', 'unit.maintenance', 'MAINTENANCE_START', z.strictObject({ reason: Reason.min(1) }),
+    'Take the unit out of service for maintenance');
+  input('maintenance/end', 'unit.maintenance', 'MAINTENANCE_END', z.strictObject({ reason: Reason.optional() }),
+    'End maintenance: the unit is available and dirty');
+  input('mark-dirty', 'unit.clean', 'MARK_DIRTY', z.strictObject({ reason: Reason.optional() }), 'Mark the unit dirty');
 }

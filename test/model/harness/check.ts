@@ -1,5 +1,5 @@
 import canonicalize from 'canonicalize';
-import type { AnyMachineSnapshot } from 'xstate';
+import { transition, type AnyMachineSnapshot } from 'xstate';
 import { restore } from '../../../actors/apply.ts';
 import type { ModelAdapter } from './adapter.ts';
 import type { Plan } from './generate.ts';
@@ -52,6 +52,8 @@ export interface ModelResult {
   transitions: { key: string; source: string; event: string; target?: string; guard?: string; description?: string; requirements?: string[]; coveredBy: string[]; guardFalseBy: string[] }[];
   requirements: { id: string; text: string; source: string; transitions: string[]; tests: string[]; ok: boolean }[];
   paths: CheckedPath[];
+  /** Every explored edge checked against the oracle on the pure machine; failures listed (at most 50). */
+  edges: { checked: number; failed: string[] };
   deadLetters: string[];
   hostMs: number;
 }
@@ -130,7 +132,29 @@ export function check(adapter: ModelAdapter, plan: Plan, run: HostRun, runtime: 
     transitions,
     requirements: [...reqs.values()].map((r) => ({ ...r, transitions: [...r.transitions], tests: [...r.tests], ok: r.ok && r.tests.size > 0 })),
     paths,
+    edges: checkEdges(adapter, plan),
     deadLetters: run.deadLetters,
     hostMs: run.ms,
   };
+}
+
+/**
+ * The oracle over every edge the exploration found, on the pure machine: the host runs only the paths needed for
+ * coverage, but a wrong outcome on any explored edge is a failure too.
+ */
+function checkEdges(adapter: ModelAdapter, plan: Plan): ModelResult['edges'] {
+  const failed: string[] = [];
+  for (const { variant, before, candidate } of plan.edges) {
+    const [after, actions] = transition(adapter.machine, before as never, candidate.event as never) as unknown as [AnyMachineSnapshot, { type: string; params?: unknown }[]];
+    const from = adapter.stateOf(before);
+    const to = adapter.stateOf(after);
+    const rejection = (actions.find((a) => a.type === 'reject')?.params as { code?: string } | undefined)?.code;
+    const rows = adapter.oracle({ variant, from, candidate, before });
+    const ok = rows.some((r) => (r.reject ? rejection === r.reject && to === from : !rejection && to === r.to));
+    if (!ok && failed.length < 50) {
+      const label = `[${variant}] ${from} --${candidate.name ?? candidate.event.type}${candidate.given ? `(${candidate.given})` : ''}-->`;
+      failed.push(rows.length === 0 ? `${label} no requirement covers it` : `${label} expected ${rows.map((r) => r.reject ? `reject ${r.reject}` : r.to).join(' or ')}; got ${rejection ? `reject ${rejection}` : to}`);
+    }
+  }
+  return { checked: plan.edges.length, failed };
 }

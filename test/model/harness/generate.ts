@@ -28,6 +28,8 @@ export interface Plan {
   paths: PlannedPath[];
   /** Snapshots explored (after state-space reduction) and edges, per variant. */
   explored: Record<string, { states: number; edges: number }>;
+  /** Every explored edge, for the oracle to check against the pure machine (not only those the paths use). */
+  edges: { variant: string; before: AnyMachineSnapshot; candidate: Candidate }[];
 }
 
 interface Edge {
@@ -52,6 +54,7 @@ export function plan(adapter: ModelAdapter, opts: { limit?: number } = {}): Plan
   const targets = targetsOf(adapter.machine);
   const best = new Map<string, Edge>();
   const explored: Plan['explored'] = {};
+  const allEdges: Plan['edges'] = [];
   const shortest = new Map<string, { variant: string; initial: AnyMachineSnapshot; steps: PlannedStep[] }>();
   for (const variant of adapter.variants) {
     const labels = new Map<string, Candidate>();
@@ -97,10 +100,14 @@ export function plan(adapter: ModelAdapter, opts: { limit?: number } = {}): Plan
           candidate: labels.get(labelKey(state as AnyMachineSnapshot, event)) ?? { event }, before: state as AnyMachineSnapshot, after: next,
           taken: cov.taken, guardFalse: cov.guardFalse,
         };
+        allEdges.push({ variant: variant.name, before: step.before, candidate: step.candidate });
         const edge = { variant: variant.name, stateKey, step, cost: depth + 1 };
         for (const t of cov.taken) consider(`transition ${t}`, edge);
         for (const g of cov.guardFalse) consider(`guard ${g}`, edge);
         for (const s of cov.active) consider(`state ${s}`, edge);
+        // Every requirement row the exploration can reach gets a path on the host too, not only every transition.
+        const q = { variant: variant.name, from: adapter.stateOf(step.before), candidate: step.candidate, before: step.before };
+        for (const r of adapter.oracle(q)) consider(`requirement ${r.requirement}: ${r.row}`, edge);
       }
     }
     explored[variant.name] = { states: Object.keys(adjacency).length, edges };
@@ -129,7 +136,7 @@ export function plan(adapter: ModelAdapter, opts: { limit?: number } = {}): Plan
     chosen.set(key, path);
     paths.push(path);
   }
-  return { targets, paths, explored };
+  return { targets, paths, explored, edges: allEdges };
 }
 
 /**

@@ -52,6 +52,10 @@ export function modelSuite(adapter: ModelAdapter): void {
       });
     }
 
+    it('every explored edge agrees with the requirements (pure machine)', () => {
+      expect(result.edges.failed).toEqual([]);
+    });
+
     it('no input was dead-lettered by the host', () => {
       expect(result.deadLetters).toEqual([]);
     });

@@ -30,6 +30,7 @@ export function evaluate(machineNames: string[], results: Map<string, ModelResul
     if (missedTransitions.length) problems.push(`${name}: transitions not covered: ${missedTransitions.join(', ')}`);
     const failedPaths = r.paths.filter((p) => !p.ok).map((p) => p.id);
     if (failedPaths.length) problems.push(`${name}: paths failed on the host: ${failedPaths.join(', ')}`);
+    if (r.edges.failed.length) problems.push(`${name}: explored edges disagree with the requirements: ${r.edges.failed.join('; ')}`);
     if (r.deadLetters.length) problems.push(`${name}: inputs dead-lettered: ${r.deadLetters.join('; ')}`);
   }
   for (const name of results.keys()) if (!machineNames.includes(name)) problems.push(`${name}: a model run for a machine not in the registry`);

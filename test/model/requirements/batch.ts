@@ -9,14 +9,16 @@ export type BatchReqState =
 /** Short event names, as the brief writes them. */
 export type BatchReqEvent =
   | 'REQUEST_START' | 'MES_APPROVAL' | 'UNIT_STATUS' | 'CONTEXT_ASSERTED' | 'RUN_SIGNAL'
-  | 'COMPLETE' | 'SUBMIT_FOR_REVIEW' | 'RELEASE' | 'REJECT' | 'ABORT' | 'EXCEPTION_STATUS';
+  | 'COMPLETE' | 'SUBMIT_FOR_REVIEW' | 'RELEASE' | 'REJECT' | 'ABORT' | 'EXCEPTION_STATUS'
+  /** Any event the batch does not know. */
+  | 'UNKNOWN';
 
 /** Facts already delivered before the event: an approval, a ready unit (allocated here, clean), context, an open exception. */
 export type BatchReqGiven = 'approved' | 'unitReady' | 'context' | 'exceptionOpen';
 
 /** How the event differs from its plain form. */
 export type BatchReqVariant =
-  | 'disapproved' | 'notClean' | 'otherBatch' | 'running' | 'stopped' | 'byCreator' | 'noReason' | 'badSignature';
+  | 'disapproved' | 'notClean' | 'otherBatch' | 'running' | 'stopped' | 'byCreator' | 'noReason' | 'badSignature' | 'closed';
 
 export interface BatchReqTransition {
   from: BatchReqState;
@@ -30,6 +32,17 @@ export interface BatchReqTransition {
 }
 
 export interface BatchRequirement { id: string; text: string; transitions: BatchReqTransition[] }
+
+const STATES: BatchReqState[] = ['Created', 'StartRequested', 'Started', 'Complete', 'InReview', 'Released', 'Rejected', 'Aborted', 'Cancelled'];
+
+/** The state-gated commands of the brief; every one is refused (not_allowed) outside the states that accept it. */
+const COMMANDS: BatchReqEvent[] = ['REQUEST_START', 'MES_APPROVAL', 'COMPLETE', 'SUBMIT_FOR_REVIEW', 'RELEASE', 'REJECT', 'ABORT'];
+
+/** Which commands each state accepts: request in Created, approval while requested, complete or abort while started, submit when complete, release or reject in review; none in a terminal state. */
+const ACCEPTS: Record<BatchReqState, BatchReqEvent[]> = {
+  Created: ['REQUEST_START'], StartRequested: ['MES_APPROVAL'], Started: ['COMPLETE', 'ABORT'], Complete: ['SUBMIT_FOR_REVIEW'],
+  InReview: ['RELEASE', 'REJECT'], Released: [], Rejected: [], Aborted: [], Cancelled: [],
+};
 
 export const BATCH_REQUIREMENTS: BatchRequirement[] = [
   {
@@ -67,9 +80,13 @@ export const BATCH_REQUIREMENTS: BatchRequirement[] = [
   {
     id: 'URS-BATCH-005',
     text: 'SCADA run signals never create or start a batch: a running signal in Created or StartRequested raises an '
-      + 'unattributed_production exception and leaves the state unchanged.',
+      + 'unattributed_production exception and leaves the state unchanged; a stopped signal there, and any run signal '
+      + 'once execution is over, is recorded without being attributed to the batch.',
     transitions: [
       { from: 'Created', event: 'RUN_SIGNAL', variant: 'running', to: 'Created', effect: 'raiseException' },
+      { from: 'Created', event: 'RUN_SIGNAL', variant: 'stopped', to: 'Created', effect: 'recordRunSignal' },
+      { from: 'StartRequested', event: 'RUN_SIGNAL', variant: 'stopped', to: 'StartRequested', effect: 'recordRunSignal' },
+      { from: 'Complete', event: 'RUN_SIGNAL', variant: 'running', to: 'Complete', effect: 'recordRunSignal' },
       { from: 'StartRequested', event: 'RUN_SIGNAL', variant: 'running', to: 'StartRequested', effect: 'raiseException' },
       {
         from: 'StartRequested', event: 'RUN_SIGNAL', variant: 'running', given: ['approved', 'unitReady'],
@@ -95,8 +112,14 @@ export const BATCH_REQUIREMENTS: BatchRequirement[] = [
   },
   {
     id: 'URS-BATCH-009',
-    text: 'Release is refused with exceptions_open, listing them, while any exception is open.',
-    transitions: [{ from: 'InReview', event: 'RELEASE', given: ['exceptionOpen'], to: 'reject:exceptions_open' }],
+    text: 'Release is refused with exceptions_open, listing them, while any exception is open; the batch keeps the set '
+      + 'of open exceptions as they are opened and closed, in any state.',
+    transitions: [
+      { from: 'InReview', event: 'RELEASE', given: ['exceptionOpen'], to: 'reject:exceptions_open' },
+      { from: 'Started', event: 'EXCEPTION_STATUS', to: 'Started' },
+      { from: 'InReview', event: 'EXCEPTION_STATUS', to: 'InReview' },
+      { from: 'InReview', event: 'EXCEPTION_STATUS', variant: 'closed', given: ['exceptionOpen'], to: 'InReview' },
+    ],
   },
   {
     id: 'URS-BATCH-010',
@@ -120,19 +143,8 @@ export const BATCH_REQUIREMENTS: BatchRequirement[] = [
   {
     id: 'URS-BATCH-013',
     text: 'Commands out of sequence are refused with not_allowed and leave the state unchanged (21 CFR 11.10(f)).',
-    transitions: [
-      { from: 'Created', event: 'MES_APPROVAL', to: 'reject:not_allowed' },
-      { from: 'Created', event: 'COMPLETE', to: 'reject:not_allowed' },
-      { from: 'StartRequested', event: 'COMPLETE', to: 'reject:not_allowed' },
-      { from: 'Started', event: 'RELEASE', to: 'reject:not_allowed' },
-      { from: 'Complete', event: 'RELEASE', to: 'reject:not_allowed' },
-      { from: 'Complete', event: 'ABORT', to: 'reject:not_allowed' },
-      { from: 'InReview', event: 'ABORT', to: 'reject:not_allowed' },
-      { from: 'Released', event: 'REJECT', to: 'reject:not_allowed' },
-      { from: 'Rejected', event: 'RELEASE', to: 'reject:not_allowed' },
-      { from: 'Aborted', event: 'REQUEST_START', to: 'reject:not_allowed' },
-      { from: 'Cancelled', event: 'REQUEST_START', to: 'reject:not_allowed' },
-    ],
+    transitions: STATES.flatMap((from) => COMMANDS.filter((c) => !ACCEPTS[from].includes(c))
+      .map((event): BatchReqTransition => ({ from, event, to: 'reject:not_allowed' }))),
   },
   {
     id: 'URS-BATCH-014',
@@ -148,7 +160,7 @@ export const BATCH_REQUIREMENTS: BatchRequirement[] = [
   {
     id: 'URS-BATCH-016',
     text: 'Unknown events are refused with unknown_event and never throw.',
-    transitions: [],
+    transitions: STATES.map((from): BatchReqTransition => ({ from, event: 'UNKNOWN', to: 'reject:unknown_event' })),
   },
 ];
 

@@ -27,21 +27,24 @@ export const EQUIPMENT_MODULE_REQUIREMENTS: EmRequirement[] = [
   },
   {
     id: 'URS-EM-002',
-    text: 'A Running module is held by one phase: a second ACQUIRE is refused; RELEASE returns it to Ready; RELEASE of a module not acquired is refused.',
+    text: 'A Running module is held by one phase: a second ACQUIRE is refused; RELEASE, naming the user, returns it to Ready; RELEASE of a module not acquired is refused.',
     transitions: [
       { from: 'Running', event: 'ACQUIRE', to: 'reject:in_use' },
       { from: 'Running', event: 'RELEASE', to: 'Ready' },
       { from: 'Ready', event: 'RELEASE', to: 'reject:not_acquired' },
       { from: 'OutOfService', event: 'RELEASE', to: 'reject:not_acquired' },
+      { from: 'Running', event: 'RELEASE', given: 'no by', to: 'reject:by_required' },
     ],
   },
   {
     id: 'URS-EM-003',
     text: 'An INTERLOCK reported by the control system (calibration_check_failed, e_stop, safety_interlock) interlocks the module from any state; the set of active causes is kept; other causes are refused.',
     transitions: [
-      ...ALL.map((from): EmTransition => ({ from, event: 'INTERLOCK', to: 'Interlocked' })),
+      // From Running: URS-EM-004, which also asks for the phase to be told.
+      ...ALL.filter((from) => from !== 'Running').map((from): EmTransition => ({ from, event: 'INTERLOCK', to: 'Interlocked' })),
       { from: 'Interlocked', event: 'INTERLOCK', given: 'cause active', to: 'Interlocked' },
       { from: 'Ready', event: 'INTERLOCK', given: 'unknown cause', to: 'reject:invalid_cause' },
+      { from: 'Interlocked', event: 'INTERLOCK', given: 'unknown cause', to: 'reject:invalid_cause' },
     ],
   },
   {
@@ -71,6 +74,7 @@ export const EQUIPMENT_MODULE_REQUIREMENTS: EmRequirement[] = [
       { from: 'Interlocked', event: 'RELEASE_INTERLOCK', given: 'no reason', to: 'reject:reason_required' },
       { from: 'Interlocked', event: 'RELEASE_INTERLOCK', given: 'no signature', to: 'reject:signature_required' },
       { from: 'Interlocked', event: 'RELEASE_INTERLOCK', given: 'other signer', to: 'reject:signature_mismatch' },
+      { from: 'Interlocked', event: 'RELEASE_INTERLOCK', given: 'no by', to: 'reject:by_required' },
       { from: 'Ready', event: 'RELEASE_INTERLOCK', to: 'reject:not_interlocked' },
       { from: 'Running', event: 'RELEASE_INTERLOCK', to: 'reject:not_interlocked' },
     ],
@@ -82,39 +86,44 @@ export const EQUIPMENT_MODULE_REQUIREMENTS: EmRequirement[] = [
       { from: 'Interlocked', event: 'RELEASE_INTERLOCK', given: 'acquired', to: 'Ready', emits: ['recordSignedRelease', 'notifyPhase'] },
       { from: 'Interlocked', event: 'RELEASE', given: 'acquired', to: 'Interlocked', emits: [] },
       { from: 'Interlocked', event: 'RELEASE', to: 'reject:not_acquired' },
+      { from: 'Interlocked', event: 'RELEASE', given: 'no by', to: 'reject:by_required' },
     ],
   },
   {
     id: 'URS-EM-008',
-    text: 'A module is taken out of service only from Ready, with a reason, and returned to service with a reason.',
+    text: 'A module is taken out of service only from Ready, with a reason, and returned to service with a reason; both name the user who asks.',
     transitions: [
       { from: 'Ready', event: 'TAKE_OUT_OF_SERVICE', to: 'OutOfService' },
       { from: 'Ready', event: 'TAKE_OUT_OF_SERVICE', given: 'no reason', to: 'reject:reason_required' },
+      { from: 'Ready', event: 'TAKE_OUT_OF_SERVICE', given: 'no by', to: 'reject:by_required' },
       { from: 'Running', event: 'TAKE_OUT_OF_SERVICE', to: 'reject:not_ready' },
       { from: 'Interlocked', event: 'TAKE_OUT_OF_SERVICE', to: 'reject:not_ready' },
       { from: 'OutOfService', event: 'TAKE_OUT_OF_SERVICE', to: 'reject:already_out_of_service' },
       { from: 'OutOfService', event: 'RETURN_TO_SERVICE', to: 'Ready' },
       { from: 'OutOfService', event: 'RETURN_TO_SERVICE', given: 'no reason', to: 'reject:reason_required' },
+      { from: 'OutOfService', event: 'RETURN_TO_SERVICE', given: 'no by', to: 'reject:by_required' },
       { from: 'Ready', event: 'RETURN_TO_SERVICE', to: 'reject:not_out_of_service' },
     ],
   },
   {
     id: 'URS-EM-009',
-    text: 'When the calibration deadline (calibratedAt + calibrationIntervalMs) falls due, the module is interlocked with cause calibration_due.',
+    text: 'When the calibration deadline (calibratedAt + calibrationIntervalMs) falls due, the module is interlocked with cause calibration_due; a calibration timer before the deadline is refused.',
     transitions: [
       ...ALL.map((from): EmTransition => ({ from, event: 'TIMER', to: 'Interlocked' })),
       { from: 'Running', event: 'TIMER', to: 'Interlocked', emits: ['notifyPhase'] },
       { from: 'Ready', event: 'TIMER', given: 'not due', to: 'reject:timer_not_due' },
+      { from: 'Interlocked', event: 'TIMER', given: 'not due', to: 'reject:timer_not_due' },
     ],
   },
   {
     id: 'URS-EM-010',
-    text: 'CALIBRATED sets a new calibration deadline in Ready, Interlocked and OutOfService, and clears calibration_due; it is refused while a phase holds the module.',
+    text: 'CALIBRATED, naming who calibrated, sets a new calibration deadline in Ready, Interlocked and OutOfService, and clears calibration_due (which the control system cannot clear); it is refused while a phase holds the module.',
     transitions: [
       { from: 'Ready', event: 'CALIBRATED', to: 'Ready' },
       { from: 'Interlocked', event: 'CALIBRATED', to: 'Interlocked' },
       { from: 'OutOfService', event: 'CALIBRATED', to: 'OutOfService' },
       { from: 'Running', event: 'CALIBRATED', to: 'reject:in_use' },
+      ...ALL.filter((from) => from !== 'Running').map((from): EmTransition => ({ from, event: 'CALIBRATED', given: 'no by', to: 'reject:by_required' })),
       { from: 'Interlocked', event: 'INTERLOCK_CLEARED', given: 'calibration_due cause', to: 'reject:invalid_cause' },
     ],
   },
@@ -132,6 +141,7 @@ export const EQUIPMENT_MODULE_REQUIREMENTS: EmRequirement[] = [
     transitions: [
       ...ALL.map((from): EmTransition => ({ from, event: 'UNKNOWN', to: 'reject:unknown_event' })),
       { from: 'Ready', event: 'TIMER', given: 'unknown timer', to: 'reject:unknown_timer' },
+      { from: 'Interlocked', event: 'TIMER', given: 'unknown timer', to: 'reject:unknown_timer' },
     ],
   },
 ];

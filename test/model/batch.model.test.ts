@@ -1,0 +1,4 @@
+import { batchAdapter } from './adapters/batch.ts';
+import { modelSuite } from './harness/suite.ts';
+
+modelSuite(batchAdapter);

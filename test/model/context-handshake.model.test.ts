@@ -1,0 +1,4 @@
+import { contextHandshakeAdapter } from './adapters/context-handshake.ts';
+import { modelSuite } from './harness/suite.ts';
+
+modelSuite(contextHandshakeAdapter);

@@ -1,0 +1,4 @@
+import { unitAdapter } from './adapters/unit.ts';
+import { modelSuite } from './harness/suite.ts';
+
+modelSuite(unitAdapter);
