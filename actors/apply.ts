@@ -44,6 +44,38 @@ export function initialRecord(kind: ActorKind, id: string, input: unknown, strea
 }
 
 /**
+ * Creates an actor at run time from a `CREATE` input: the machine's initial state, with the effects of its entry
+ * actions in the outbox (e.g. an exception telling its phase it is open), an `evt.*` creation event and an audit entry.
+ */
+export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq: number, stream: string, streamCreated: string, configVersion: string): Applied {
+  const [snap, actions] = initialTransition(kind.machine, event.input as never);
+  const record = initialRecord(kind, id, event.input, stream, streamCreated);
+  const after: PersistedState = { value: snap.value, context: snap.context as Record<string, unknown> };
+  const info = { id, seq, event, before: after, after };
+  const publishes: { subject: string; payload: unknown }[] = [];
+  const audits: AuditRequest[] = [];
+  const ref = `inbox:${seq}`;
+  const state = kind.stateName(after);
+  audits.push({ who: event.by ?? 'system', action: `${kind.type}.created`, target: `${kind.type}:${id}`, at: event.at, configVersion, ref, after: { state, input: event.input } });
+  for (const action of actions) {
+    const r = kind.interpret({ type: action.type, params: action.params }, info);
+    publishes.push(...(r?.publish ?? []));
+    audits.push(...(r?.audit ?? []).map((a) => ({ ...a, at: event.at, configVersion, ref })));
+  }
+  publishes.unshift({
+    subject: `evt.${kind.type}.${token(record)}`,
+    payload: { actor: id, type: kind.type, from: '', to: state, event: 'CREATE', at: event.at, by: event.by, seq },
+  });
+  const effects: Effect[] = [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
+    (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${kind.type}.${id}:${seq}:${n}` }),
+  );
+  return {
+    record: { ...record, lastSeq: seq, outbox: effects },
+    outcome: { actor: id, seq, accepted: true, state, from: '', view: kind.view(id, after) },
+  };
+}
+
+/**
  * Applies one input to one actor with xstate's pure `transition()` and turns the result into the next record and its
  * outbox (DESIGN.md principles 2 and 3). Pure: no I/O, no clock; throws only if the machine itself fails.
  */

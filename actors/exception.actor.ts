@@ -4,11 +4,15 @@ import {
 import type { PersistedState } from './kind.ts';
 import { auditOf, inputTo, machineKind } from './machine-kind.ts';
 
-/** The exception actor kind: an MES exception (deviation) and its Part 11 signatures (21 CFR 11.50, 11.70; Annex 11 §9). */
-export function exceptionKind(actors: ReadonlyMap<string, ExceptionInput>) {
+/**
+ * The exception actor kind: an MES exception (deviation) and its Part 11 signatures (21 CFR 11.50, 11.70; Annex 11 §9).
+ * Exceptions are created at run time (`CREATE`); `batches: false` where no batch actors run yet, so nothing is sent to
+ * inboxes without an actor.
+ */
+export function exceptionKind(actors: ReadonlyMap<string, ExceptionInput>, opts: { batches?: boolean } = {}) {
   const record = (name: string) => (p: Record<string, unknown>, info: Parameters<typeof auditOf>[2]) => auditOf('exception', name, info, p);
   return machineKind({
-    type: 'exception', machine: exceptionMachine, version: EXCEPTION_MACHINE_VERSION, actors,
+    type: 'exception', machine: exceptionMachine, version: EXCEPTION_MACHINE_VERSION, actors, creatable: true,
     stateName: (s) => String(s.value),
     view: exceptionView,
     effects: {
@@ -17,7 +21,8 @@ export function exceptionKind(actors: ReadonlyMap<string, ExceptionInput>) {
       recordSignatures: record('signed'),
       recordClose: record('closed'),
       recordAddendum: record('addendum'),
-      notifyBatch: (p, info) => ({ publish: [inputTo('batch', String(p.batchId), info, { type: 'EXCEPTION_STATUS', exception: p.exception, open: p.open })] }),
+      notifyBatch: (p, info) => (opts.batches === false ? undefined
+        : { publish: [inputTo('batch', String(p.batchId), info, { type: 'EXCEPTION_STATUS', exception: p.exception, open: p.open })] }),
       notifyPhase: (p, info) => ({ publish: [inputTo('phase', String(p.phase), info, { type: 'CRITICAL_EXCEPTION', id: p.exception, unsigned: p.unsigned })] }),
     },
   });

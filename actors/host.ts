@@ -5,7 +5,7 @@ import { decode, encode } from '../nats/codec.ts';
 import { resetAtAckFloor } from '../nats/consumers.ts';
 import { decodeId, encodeId } from '../nats/ids.ts';
 import { subjects } from '../nats/subjects.ts';
-import { applyInput, initialRecord, type ActorRecord } from './apply.ts';
+import { applyInput, createActor, initialRecord, type ActorRecord } from './apply.ts';
 import type { ActorEvent, InputEnvelope, InputOutcome } from './envelope.ts';
 import type { ActorKind } from './kind.ts';
 import { Lease } from './lease.ts';
@@ -69,6 +69,7 @@ export class ActorHost {
       await lease.acquire(this.#abort.signal);
       this.#leases.push(lease);
       for (const [id, input] of kind.actors) await this.#rehydrate(kind, id, input);
+      if (kind.creatable) for (const id of await this.#created(kind)) await this.#rehydrate(kind, id, undefined);
     }
     for (const kind of kinds) this.#loops.push(this.#run(kind));
   }
@@ -159,6 +160,41 @@ export class ActorHost {
     this.#timers.sync(key, timersOf(record));
   }
 
+  /** Ids of actors created at run time: every snapshot of the kind not named in config. */
+  async #created(kind: ActorKind): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const key of await this.#o.kv.keys(`${kind.type}.*`)) {
+      const id = safeDecodeId(key.slice(kind.type.length + 1));
+      if (id !== undefined && !kind.actors.has(id)) ids.push(id);
+    }
+    return ids.sort();
+  }
+
+  /** A `CREATE` input for an actor of a creatable kind that does not exist yet: persist, publish, acknowledge. */
+  async #create(kind: ActorKind, id: string, m: JsMsg, envelope: InputEnvelope): Promise<void> {
+    const key = slotKey(kind.type, id);
+    const applied = createActor(kind, id, envelope.event, m.seq, INBOX, this.#streamCreated, this.#o.configVersion);
+    let revision: number;
+    try {
+      revision = await this.#o.kv.create(key, encode(applied.record));
+    } catch (err) {
+      // Created before a crash (the input is redelivered): load what was stored and carry on from there.
+      const entry = await this.#o.kv.get(key);
+      if (entry?.operation !== 'PUT') throw err;
+      const record = decode(entry.value) as ActorRecord;
+      this.#slots.set(key, { kind, record, revision: entry.revision });
+      await this.#publish(record);
+      m.ack();
+      return this.#reply(envelope, outcomeOf(this.#slots.get(key)!, m.seq));
+    }
+    this.#slots.set(key, { kind, record: applied.record, revision });
+    await this.#publish(applied.record);
+    m.ack();
+    this.#o.metrics.inc('phaseline_actors_created_total', { type: kind.type }, 1, 'Actors created at run time');
+    this.#timers.sync(key, timersOf(applied.record));
+    this.#reply(envelope, applied.outcome);
+  }
+
   #quarantine(kind: ActorKind, record: ActorRecord, revision: number): void {
     this.#slots.set(slotKey(kind.type, record.id), { kind, record, revision });
     this.#o.metrics.inc('phaseline_actors_quarantined_total', { type: kind.type }, 1, 'Actors quarantined instead of reset');
@@ -204,6 +240,13 @@ export class ActorHost {
       envelope = decode(m.data) as InputEnvelope;
     } catch {
       /* handled below */
+    }
+    if (!slot && id !== undefined && kind.creatable && validEnvelope(envelope) && envelope.event.type === 'CREATE' && envelope.event.input) {
+      return this.#create(kind, id, m, envelope);
+    }
+    if (slot && validEnvelope(envelope) && envelope.event.type === 'CREATE') {
+      m.ack(); // a repeated creation (e.g. the same alarm activation reported twice) changes nothing
+      return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'already_exists', message: `${kind.type} ${slot.record.id} already exists` }));
     }
     const problem = !slot ? 'unknown_actor' : validEnvelope(envelope) ? undefined : 'invalid';
     if (problem || !slot || !envelope) {

@@ -41,6 +41,11 @@ export interface ActorKind {
   version: number;
   /** Actor ids this kind runs, with the machine input for a genuine first start. */
   actors: ReadonlyMap<string, unknown>;
+  /**
+   * Actors of this kind may also be created at run time by a `CREATE` input carrying the machine `input` (e.g. an
+   * exception raised by an alarm); they are found again in the snapshot store on rehydrate.
+   */
+  creatable?: boolean;
   /** A flat state name for events, audit and the API. */
   stateName(state: PersistedState): string;
   /** The public view (CONTRACT.md shapes). */

@@ -11,6 +11,7 @@ export interface MachineKindSpec {
   machine: AnyStateMachine;
   version: number;
   actors: ReadonlyMap<string, unknown>;
+  creatable?: boolean;
   stateName: (s: PersistedState) => string;
   view: (id: string, s: PersistedState) => Record<string, unknown>;
   /** The machine's effect actions by name; `reject` is handled here for every kind. */
@@ -24,6 +25,7 @@ export interface MachineKindSpec {
 export function machineKind(spec: MachineKindSpec): ActorKind {
   return {
     type: spec.type, machine: spec.machine, version: spec.version, actors: spec.actors,
+    ...(spec.creatable ? { creatable: true } : {}),
     stateName: spec.stateName, view: spec.view,
     interpret(action, info) {
       const params = (action.params ?? {}) as Record<string, unknown>;

@@ -63,6 +63,7 @@ function interpret(o: PhaseKindOptions, action: { type: string; params?: unknown
       }
       const command = {
         id: `${info.id}:${info.seq}`, tag, value: p.value, by: info.event.by ?? 'system',
+        roles: Array.isArray(info.event.roles) ? (info.event.roles as unknown[]).map(String) : [],
         issuedAt: info.event.at, expiresAt: info.event.at + expiry, ref: `inbox:${info.seq}`,
       };
       return {

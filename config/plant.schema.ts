@@ -24,6 +24,38 @@ export const SourceSchema = z.strictObject({
   publishIntervalMs: z.number().int().positive().default(500),
   heartbeatIntervalMs: z.number().int().positive().default(5000),
   gapLostAfterMs: z.number().int().positive().default(60_000),
+  /** OPC UA security policy (IEC 62541-7 §6.6); an `opcua` source without it uses Basic256Sha256. */
+  securityPolicy: z.enum(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss']).optional(),
+  /** OPC UA message security mode (IEC 62541-4 §7.20); an `opcua` source without it uses SignAndEncrypt. */
+  securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).optional(),
+  /** OPC UA user identity (IEC 62541-4 §7.36); secrets live in files under PHASELINE_VAR, never in the config. */
+  identity: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('anonymous') }),
+      z.strictObject({ type: z.literal('username'), username: z.string().min(1), passwordFile: z.string().min(1) }),
+      z.strictObject({ type: z.literal('certificate'), certificateFile: z.string().min(1), privateKeyFile: z.string().min(1) }),
+    ])
+    .optional(),
+  /** Sparkplug B primary host settings of a `kind: "mqtt"` source (Sparkplug B 3.0 ch. 5 Host Application): set to collect from MQTT. */
+  sparkplug: z
+    .strictObject({
+      group: z.string().min(1),
+      hostId: z.string().min(1),
+      reorderTimeoutMs: z.number().int().positive().default(2000),
+    })
+    .optional(),
+  /** The edge's store-and-forward disk buffer (defaults: 256 MiB, 8 MiB segments, fsync per 64 records or 5 ms, drop oldest with an alarm). */
+  buffer: z
+    .strictObject({
+      maxBytes: z.number().int().min(65_536).default(256 * 2 ** 20),
+      segmentBytes: z.number().int().min(4096).default(8 * 2 ** 20),
+      fsyncEveryRecords: z.number().int().positive().default(64),
+      fsyncEveryMs: z.number().int().nonnegative().default(5),
+      overflow: z.enum(['block', 'drop-oldest-with-alarm']).default('drop-oldest-with-alarm'),
+    })
+    .optional(),
+  /** TLS for `mqtts://` endpoints: the CA bundle (relative to the config directory) that signs the broker's certificate. */
+  tls: z.strictObject({ caFile: z.string().min(1) }).optional(),
 });
 
 export const UnitSchema = z.strictObject({
@@ -59,9 +91,30 @@ export const TagSchema = z.strictObject({
   unit: Id,
   source: Id,
   node: z.string().optional(),
+  /** OPC UA sampling interval of this tag's monitored item (IEC 62541-4 §5.12.1.2); default: the source's. */
+  samplingIntervalMs: z.number().int().min(0).optional(),
+  /** OPC UA DataChangeFilter deadband (IEC 62541-4 §7.22.2); `percent` needs the node's EURange. */
+  deadband: z.strictObject({ type: z.enum(['absolute', 'percent']), value: z.number().min(0) }).optional(),
+  /** Where a Sparkplug B edge publishes this tag (Sparkplug B 3.0 ch. 4 topic namespace; `device` absent = node metric). */
+  sparkplug: z
+    .strictObject({ group: z.string().min(1), node: z.string().min(1), device: z.string().min(1).optional(), metric: z.string().min(1) })
+    .optional(),
   engUnit: z.string(),
   dataType: z.enum(['number', 'boolean', 'string']),
   limits: z.strictObject({ lo: z.number(), hi: z.number() }).optional(),
+  /**
+   * Normalisation applied by the runtime to a numeric raw value before it is aggregated (lineage keeps the raw
+   * value): linear range mapping, or `raw × factor + offset` (e.g. a unit conversion from `rawUnit` to `engUnit`).
+   */
+  scale: z
+    .union([
+      z.strictObject({ rawLo: z.number(), rawHi: z.number(), engLo: z.number(), engHi: z.number() })
+        .refine((s) => s.rawHi !== s.rawLo, { message: 'rawHi must differ from rawLo' }),
+      z.strictObject({ factor: z.number(), offset: z.number().default(0) }),
+    ])
+    .optional(),
+  /** Unit of the raw value when it differs from `engUnit` (documentation of the conversion in `scale`). */
+  rawUnit: z.string().optional(),
   counter: z.boolean().default(false),
   collect: z.boolean().default(true),
   description: z.string().default(''),
@@ -115,6 +168,8 @@ export const CommandRuleSchema = z.strictObject({
   range: z.strictObject({ min: z.number(), max: z.number() }).optional(),
   roles: z.array(z.string()),
   expiresAfterMs: z.number().int().positive(),
+  /** At most this many writes of this tag per minute at the edge; more are refused `rate_limited` (a runaway loop). */
+  maxPerMinute: z.number().int().positive().default(60),
 });
 
 export const RuntimeSchema = z.strictObject({
@@ -126,6 +181,14 @@ export const RuntimeSchema = z.strictObject({
   }),
   actors: z.strictObject({ commandTimeoutMs: z.number().int().positive(), shards: z.array(z.string()).min(1) }),
   audit: z.strictObject({ checkpointEvery: z.number().int().positive(), checkpointIntervalMs: z.number().int().positive() }),
+  /** Edge clock supervision: offsets beyond the tolerance are flagged and annotated (never rewritten). */
+  clock: z
+    .strictObject({
+      skewToleranceMs: z.number().int().positive().default(2000),
+      /** Observations (heartbeats and live messages) per source in the estimator's sliding window. */
+      window: z.number().int().min(8).max(4096).default(64),
+    })
+    .default({ skewToleranceMs: 2000, window: 64 }),
 });
 
 /** Each config file and the schema that validates it. */

@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type Consumer, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type Consumer, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 
 /** A durable pull consumer that is applied strictly in order by one writer. */
 export interface OrderedConsumerSpec {
@@ -49,4 +49,46 @@ export async function resetAtAckFloor(jsm: JetStreamManager, spec: OrderedConsum
 
 function isConsumerNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === 10014;
+}
+
+/**
+ * Applies a durable consumer's messages one at a time, in order, acknowledging each after `handle` resolves; on a
+ * failure it recreates the consumer at its ack floor after a second, so nothing is skipped (at-least-once: `handle`
+ * must be idempotent, e.g. by deterministic message ids). Returns the stop.
+ */
+export function consumeInOrder(
+  jsm: JetStreamManager,
+  spec: OrderedConsumerSpec,
+  handle: (m: JsMsg) => Promise<void>,
+  log: { error(obj: object, msg?: string): void },
+): { stop(): Promise<void> } {
+  const abort = new AbortController();
+  let current: { stop(): void } | undefined;
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        const { consumer } = await resetAtAckFloor(jsm, spec);
+        const messages = await consumer.consume({ max_messages: spec.maxAckPending });
+        current = messages;
+        if (abort.signal.aborted) messages.stop();
+        for await (const m of messages) {
+          await handle(m);
+          m.ack();
+        }
+        return;
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        log.error({ consumer: spec.durable, err: String(err) }, 'consumer failed; restarting from the last acknowledged message');
+        current?.stop();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      abort.abort();
+      current?.stop();
+      await loop;
+    },
+  };
 }

@@ -31,6 +31,8 @@ export const BUCKETS = {
   sessions: { history: 1 },
   idempotency: { history: 1, ttl: 24 * 3600 * 1000 },
   leases: { history: 1 },
+  /** Sample lineage: per-message receipt records (`msg.*`) and each tag dictionary version (`dict.*`). */
+  lineage: { history: 1 },
 } as const;
 
 export type BucketName = keyof typeof BUCKETS;

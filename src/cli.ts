@@ -1,13 +1,26 @@
+import { chmod, writeFile } from 'node:fs/promises';
 import { readEnv } from '../config/env.ts';
 import { resolveNatsServer, natsServerVersion } from './broker/resolve.ts';
 import { isRunning } from './broker/process.ts';
-import { embeddedNatsDirs, startNatsServer } from './broker/server.ts';
+import { loadConfig } from '../config/load.ts';
+import { brokerUsers, ensureNatsCredentials, natsCredentialsDir, runtimeUser } from './broker/credentials.ts';
+import { embeddedNatsDirs, productionNatsConfig, startNatsServer } from './broker/server.ts';
+import { embeddedSecurity } from './broker/security.ts';
+import { ensureTlsMaterial } from './broker/tls.ts';
 import { PhaselineError } from './errors.ts';
+import { runEdge } from './edge/main.ts';
+import { PKI_USAGE, runPkiCommand } from './edge/opcua-pki-cli.ts';
 import { logger, setLogLevel } from './log.ts';
 
 const USAGE = `usage: phaseline <command>
+${PKI_USAGE.trimEnd()}
   nats-server --resolve   print the nats-server binary that would be used (fetching it if needed) and its version
   nats-server             run the embedded nats-server in the foreground with the store under PHASELINE_VAR/nats
+  edge --endpoint URL     run one OPC UA edge (collector, store-and-forward buffer) against NATS_URL or --nats
+  nats-config [--tls] [--listen HOST:PORT] [--store DIR] [--out FILE]
+                          print a production nats-server.conf: a user per configured edge source with its permissions,
+                          the runtime's user, JetStream with fsync before ack and, with --tls, a TLS block (credentials
+                          are created under PHASELINE_VAR/nats/ if missing; edge-<source>.json is what an edge is given)
 `;
 
 const log = logger('cli');
@@ -28,7 +41,10 @@ async function printResolved(): Promise<number> {
 async function runForeground(): Promise<number> {
   const { bin, varDir } = await resolveBin();
   const dirs = embeddedNatsDirs(varDir);
-  const server = await startNatsServer({ bin, ...dirs, log });
+  const env = readEnv();
+  // The same users and TLS as the runtime's embedded broker: the runtime adopts this server (and vice versa).
+  const { options } = await embeddedSecurity(env, loadConfig(env.configDir));
+  const server = await startNatsServer({ bin, ...dirs, log, ...options });
   process.stdout.write(`nats-server ${server.adopted ? 'adopted' : 'started'} nats=${server.url} pid=${server.pid}\n`);
   process.stdout.write(`store=${dirs.storeDir} log=${dirs.runDir}/nats-server.log (Ctrl-C stops it)\n`);
   // The watch also keeps the event loop alive: signal listeners and the unref'd child do not.
@@ -50,10 +66,51 @@ async function runForeground(): Promise<number> {
   return 0;
 }
 
+async function printNatsConfig(args: string[]): Promise<number> {
+  const env = readEnv();
+  setLogLevel(env.logLevel);
+  const flag = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const config = loadConfig(env.configDir);
+  const users = await ensureNatsCredentials(env.varDir, config.sources.map((s) => s.id));
+  const tls = args.includes('--tls') ? await ensureTlsMaterial(env.varDir, env.tlsFiles) : undefined;
+  const text = productionNatsConfig({
+    users: brokerUsers(users, config),
+    listen: flag('--listen') ?? '0.0.0.0:4222',
+    storeDir: flag('--store') ?? '/var/lib/nats',
+    ...(tls ? { tls: { certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
+  });
+  const out = flag('--out');
+  // A file of its own (0600: it holds passwords); stdout also carries whatever libraries print when they load.
+  if (out) await writeFile(out, text, { mode: 0o600 }).then(() => chmod(out, 0o600));
+  else process.stdout.write(text);
+  process.stderr.write(
+    `phaseline: users of ${config.sources.length} edge source(s) and the runtime from ${natsCredentialsDir(env.varDir)}/users.json;
+` +
+      `  give each edge its ${natsCredentialsDir(env.varDir)}/edge-<source>.json; run the runtime with NATS_URL, NATS_USER=${runtimeUser(users).user}, NATS_PASSWORD` +
+      `${tls ? ` and PHASELINE_TLS_CA=${tls.caFile}` : ''}\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'nats-config') return printNatsConfig(rest);
   if (cmd === 'nats-server' && rest.length === 1 && rest[0] === '--resolve') return printResolved();
   if (cmd === 'nats-server' && rest.length === 0) return runForeground();
+  // The OPC UA client keeps handles open after a stop or a failed start: exit once the edge is done.
+  if (cmd === 'edge') {
+    return runEdge(rest).then(
+      (code) => process.exit(code),
+      (err: unknown) => {
+        process.stderr.write(`phaseline edge: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  }
+  if (cmd === 'pki') return runPkiCommand(rest, readEnv().varDir, (t) => process.stdout.write(t));
   process.stderr.write(USAGE);
   return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
 }

@@ -42,6 +42,21 @@ export const ERRORS = {
   ERR_ALARM_NOT_OUT_OF_SERVICE: { http: 'not_out_of_service', status: 409, retryable: false },
   ERR_ALARM_SUPPRESSED: { http: 'suppressed_by_design', status: 409, retryable: false },
   ERR_ALARM_INVALID_SHELVE_EXPIRY: { http: 'invalid_shelve_expiry', status: 422, retryable: false },
+  ERR_EXC_SECOND_SIGNER_REQUIRED: { http: 'second_signer_required', status: 422, retryable: false },
+  ERR_EXC_SECOND_SIGNER_NOT_PERMITTED: { http: 'second_signer_not_permitted', status: 403, retryable: false },
+  ERR_EXC_SIGNATURE_REQUIRED: { http: 'signature_required', status: 422, retryable: false },
+  ERR_EXC_INVALID_SIGNATURE: { http: 'invalid_signature', status: 422, retryable: false },
+  ERR_EXC_CAUSE_AND_ACTION_REQUIRED: { http: 'cause_and_action_required', status: 422, retryable: false },
+  ERR_EXC_ATTRIBUTION_REQUIRED: { http: 'attribution_required', status: 422, retryable: false },
+  ERR_EXC_ADDENDUM_TEXT_REQUIRED: { http: 'addendum_text_required', status: 422, retryable: false },
+  ERR_EXC_NOT_ACKNOWLEDGED: { http: 'not_acknowledged', status: 409, retryable: false },
+  ERR_EXC_NOT_INVESTIGATED: { http: 'not_investigated', status: 409, retryable: false },
+  ERR_EXC_NOT_SIGNED: { http: 'not_signed', status: 409, retryable: false },
+  ERR_EXC_ALREADY_SIGNED: { http: 'already_signed', status: 409, retryable: false },
+  ERR_EXC_ALREADY_CLOSED: { http: 'already_closed', status: 409, retryable: false },
+  ERR_EXC_SIGNED_CONTENT_LOCKED: { http: 'signed_content_locked', status: 409, retryable: false },
+  ERR_EXC_FORBIDDEN_CLOSE: { http: 'forbidden_close', status: 403, retryable: false },
+  ERR_ACTOR_ALREADY_EXISTS: { http: 'already_exists', status: 409, retryable: false },
   ERR_ACTOR_REJECTED: { http: 'rejected', status: 409, retryable: false },
   ERR_CONTEXT_STALE_SEQUENCE: { http: 'stale_sequence', status: 409, retryable: false },
   ERR_ACTOR_QUARANTINED: { http: 'actor_quarantined', status: 503, retryable: false },
@@ -53,6 +68,14 @@ export const ERRORS = {
   ERR_BROKER_START: { http: 'internal_error', status: 500, retryable: true },
   ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
+  ERR_OPCUA_CONFIG: { http: 'internal_error', status: 500, retryable: false },
+  ERR_OPCUA_SECURITY: { http: 'internal_error', status: 500, retryable: true },
+  ERR_PKI_NOT_FOUND: { http: 'not_found', status: 404, retryable: false },
+  ERR_EDGE_MQTT_CONFIG: { http: 'internal_error', status: 500, retryable: false },
+  ERR_EDGE_SPARKPLUG_PAYLOAD: { http: 'invalid_request', status: 400, retryable: false },
+  ERR_EDGE_BUFFER_FULL: { http: 'internal_error', status: 503, retryable: true },
+  ERR_EDGE_BUFFER_IO: { http: 'internal_error', status: 500, retryable: true },
+  ERR_EDGE_BUFFER_CLOSED: { http: 'internal_error', status: 503, retryable: false },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -92,10 +115,60 @@ export class BrokerStartError extends PhaselineError {
   }
 }
 
+/** Raised when an MQTT / Sparkplug B source cannot be started from its config (no endpoint, no `sparkplug` block, no CA). */
+export class MqttSourceConfigError extends PhaselineError {
+  constructor(source: string, problem: string, options?: { cause?: unknown }) {
+    super('ERR_EDGE_MQTT_CONFIG', `source ${source}: ${problem}`, { source, problem }, options);
+  }
+}
+
+/** A Sparkplug B payload that cannot be decoded or used; it is dead-lettered with `reason`, never thrown past the host. */
+export class SparkplugPayloadError extends PhaselineError {
+  constructor(readonly reason: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_EDGE_SPARKPLUG_PAYLOAD', message, { reason }, options);
+  }
+}
+
 /** Raised when a config file does not validate: names the file, the path and what is wrong. */
 export class ConfigError extends PhaselineError {
   constructor(file: string, path: string, problem: string) {
     super('ERR_CONFIG_INVALID', `${file}: ${path || '(root)'}: ${problem}`, { file, path, problem });
+  }
+}
+
+/** Raised when an OPC UA source's settings cannot be used (e.g. an unreadable password file). */
+export class OpcuaConfigError extends PhaselineError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('ERR_OPCUA_CONFIG', message, details, options);
+  }
+}
+
+/**
+ * Raised when an OPC UA server offers no endpoint with the configured security policy and mode, or its certificate
+ * is not trusted (IEC 62541-4 §5.4.2 GetEndpoints; §5.5.2 OpenSecureChannel). Retryable: an operator may trust it.
+ */
+export class OpcuaSecurityError extends PhaselineError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('ERR_OPCUA_SECURITY', message, details, options);
+  }
+}
+
+/** Raised by `phaseline pki` when no certificate matches the given file or thumbprint. */
+export class PkiNotFoundError extends PhaselineError {
+  constructor(what: string, folder: string) {
+    super('ERR_PKI_NOT_FOUND', `no certificate ${what} in ${folder}`, { what, folder });
+  }
+}
+
+/** Raised by the edge's store-and-forward buffer: full under the `block` policy, a failed write or fsync, or closed. */
+export class EdgeBufferError extends PhaselineError {
+  constructor(
+    code: 'ERR_EDGE_BUFFER_FULL' | 'ERR_EDGE_BUFFER_IO' | 'ERR_EDGE_BUFFER_CLOSED',
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, details, options);
   }
 }
 
@@ -135,6 +208,21 @@ const REJECTIONS: Record<string, ErrorCode> = {
   not_out_of_service: 'ERR_ALARM_NOT_OUT_OF_SERVICE',
   suppressed_by_design: 'ERR_ALARM_SUPPRESSED',
   invalid_shelve_expiry: 'ERR_ALARM_INVALID_SHELVE_EXPIRY',
+  second_signer_required: 'ERR_EXC_SECOND_SIGNER_REQUIRED',
+  second_signer_not_permitted: 'ERR_EXC_SECOND_SIGNER_NOT_PERMITTED',
+  signature_required: 'ERR_EXC_SIGNATURE_REQUIRED',
+  invalid_signature: 'ERR_EXC_INVALID_SIGNATURE',
+  cause_and_action_required: 'ERR_EXC_CAUSE_AND_ACTION_REQUIRED',
+  attribution_required: 'ERR_EXC_ATTRIBUTION_REQUIRED',
+  addendum_text_required: 'ERR_EXC_ADDENDUM_TEXT_REQUIRED',
+  not_acknowledged: 'ERR_EXC_NOT_ACKNOWLEDGED',
+  not_investigated: 'ERR_EXC_NOT_INVESTIGATED',
+  not_signed: 'ERR_EXC_NOT_SIGNED',
+  already_signed: 'ERR_EXC_ALREADY_SIGNED',
+  already_closed: 'ERR_EXC_ALREADY_CLOSED',
+  signed_content_locked: 'ERR_EXC_SIGNED_CONTENT_LOCKED',
+  forbidden_close: 'ERR_EXC_FORBIDDEN_CLOSE',
+  already_exists: 'ERR_ACTOR_ALREADY_EXISTS',
   actor_quarantined: 'ERR_ACTOR_QUARANTINED',
   not_found: 'ERR_HTTP_NOT_FOUND',
   invalid_request: 'ERR_HTTP_INVALID_REQUEST',

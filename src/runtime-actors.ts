@@ -1,10 +1,14 @@
 import type { PlantConfig } from '../config/plant.schema.ts';
 import type { ActorKind } from '../actors/kind.ts';
 import { alarmKind } from '../actors/alarm.actor.ts';
+import { exceptionKind } from '../actors/exception.actor.ts';
 import { phaseKind } from '../actors/phase.actor.ts';
 import { unitKind } from '../actors/unit.actor.ts';
 
-/** Builds the actor kinds of the plant from config: one actor per phase, unit and alarm. */
+/**
+ * Builds the actor kinds of the plant from config: one actor per phase, unit and alarm, and the exceptions raised at
+ * run time (no batch actors run yet, so exceptions do not notify batches).
+ */
 export function actorKinds(config: PlantConfig, now: number): ActorKind[] {
   const source = new Map(config.units.map((u) => [u.id, u.source]));
   return [
@@ -28,5 +32,6 @@ export function actorKinds(config: PlantConfig, now: number): ActorKind[] {
       id: a.id, unit: a.unit, priority: a.priority, critical: a.critical, source: source.get(a.unit)!,
       ...(a.latching === undefined ? {} : { latching: a.latching }),
     }]))),
+    exceptionKind(new Map(), { batches: false }),
   ];
 }

@@ -12,20 +12,26 @@ import { ensureBuckets, ensureStreams } from '../nats/streams.ts';
 import { subjects } from '../nats/subjects.ts';
 import { connectNats } from './broker/connect.ts';
 import { isAlive } from './broker/process.ts';
-import { resolveNatsServer } from './broker/resolve.ts';
-import { embeddedNatsDirs, startNatsServer, type NatsServerHandle } from './broker/server.ts';
+import { startSecuredBroker } from './broker/security.ts';
 import { startAlarmFeed } from './context/alarm-feed.ts';
+import { startCommandOutcomes } from './records/command-outcomes.ts';
+import { startExceptionRaiser } from './records/exception-raiser.ts';
 import { startIngest } from './context/ingest.ts';
+import { setClockGauges } from './context/heartbeats.ts';
+import { frameLineage, messageLineage } from './context/lineage-query.ts';
 import { listFrames, listSources } from './context/queries.ts';
 import { startDemoMes } from './demo/demo-mes.ts';
 import { startOpcuaCollector } from './edge/opcua-collector.ts';
+import { startSparkplugCollector } from './edge/sparkplug/collector.ts';
 import { routeOpcuaLogs } from './edge/opcua-log.ts';
 import { startPlcSimulator } from './edge/plc-simulator.ts';
+import { provisionDemoPki } from './edge/opcua-pki.ts';
 import { buildApp } from './http/app.ts';
 import { SessionStore } from './http/auth/sessions.ts';
 import { ensureDemoUsers, UserStore, type DemoCredential } from './http/auth/users.ts';
 import { registerMachineRoutes } from './http/routes/machines.routes.ts';
 import { alarmRoutes } from './http/routes/alarms.routes.ts';
+import { exceptionRoutes, rolesWith } from './http/routes/exceptions.routes.ts';
 import { phaseRoutes } from './http/routes/phases.routes.ts';
 import { recordRoutes } from './http/routes/records.routes.ts';
 import { unitRoutes } from './http/routes/units.routes.ts';
@@ -66,17 +72,13 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     }
   };
   try {
-    let server: NatsServerHandle | undefined;
-    let natsUrl = env.natsUrl;
-    if (!natsUrl) {
-      const bin = await resolveNatsServer({ bin: env.natsServerBin, varDir: env.varDir, log });
-      server = await startNatsServer({ bin, ...embeddedNatsDirs(env.varDir), log });
-      stops.push(() => server!.stop());
-      natsUrl = server.url;
-    }
-    const nc = await connectNats(natsUrl, { name: 'phaseline-runtime', log });
+    // Embedded: a NATS user per edge source and one for the runtime, TLS when PHASELINE_TLS is on (broker/security.ts).
+    const broker = await startSecuredBroker(env, config, log);
+    if (broker.server) stops.push(() => broker.server!.stop());
+    const natsUrl = broker.url;
+    const nc = await connectNats(natsUrl, { name: 'phaseline-runtime', log, ...broker.runtime });
     stops.push(() => nc.drain());
-    const ncIngest = await connectNats(natsUrl, { name: 'phaseline-ingest', highRate: true, log });
+    const ncIngest = await connectNats(natsUrl, { name: 'phaseline-ingest', highRate: true, log, ...broker.runtime });
     stops.push(() => ncIngest.drain());
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
@@ -104,6 +106,18 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     await host.start();
     stops.push(() => host.stop());
 
+    const outcomes = startCommandOutcomes({ js, jsm, configVersion: config.version, log: logger('commands'), metrics });
+    stops.push(() => outcomes.stop());
+
+    const raiser = await startExceptionRaiser({
+      js, jsm, host, log: logger('exceptions'), metrics,
+      alarms: new Map(config.alarms.filter((a) => a.critical).map((a) => [a.id, {
+        id: a.id, unit: a.unit, description: a.description, source: config.units.find((u) => u.id === a.unit)!.source,
+      }])),
+      secondSignerRoles: rolesWith(config, 'sign.second'), closeRoles: rolesWith(config, 'exception.close.critical'),
+    });
+    stops.push(() => raiser.stop());
+
     const alarmFeed = await startAlarmFeed({
       js, jsm, metrics, log: logger('alarms'), maxBytes: config.runtime.ingest.maxMessageBytes,
       alarms: new Map(config.alarms.map((a) => [a.id, { source: config.units.find((u) => u.id === a.unit)!.source }])),
@@ -115,10 +129,25 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     stops.push(() => ingest.stop());
 
     if (env.simulator) {
-      const sim = await startPlcSimulator({ config, log: logger('plc-sim') });
+      await provisionDemoPki(env.varDir, logger('pki')); // demo only: own certificates, pre-trusted both ways
+      const sim = await startPlcSimulator({ config, varDir: env.varDir, log: logger('plc-sim') });
       stops.push(() => sim.stop());
-      const collector = await startOpcuaCollector({ nc: ncIngest, config, sourceId: 'sim', endpoint: sim.endpoint, varDir: env.varDir, log: logger('edge-sim'), metrics });
+      // The in-process edge connects as the `sim` source's own user: the broker limits it like any external edge.
+      const edgeAuth = await broker.edge('sim');
+      const ncEdge = edgeAuth ? await connectNats(natsUrl, { name: 'phaseline-edge-sim', highRate: true, log, ...edgeAuth }) : ncIngest;
+      if (ncEdge !== ncIngest) stops.push(() => ncEdge.drain());
+      const collector = await startOpcuaCollector({ nc: ncEdge, config, sourceId: 'sim', endpoint: sim.endpoint, varDir: env.varDir, log: logger('edge-sim'), metrics });
       stops.push(() => collector.stop());
+    }
+
+    // Opt-in: a `kind: "mqtt"` source with a `sparkplug` block is collected by a Sparkplug B primary host in-process
+    // (the demo's line2 stays `external`: nothing drives it unless its config says so).
+    for (const s of config.sources.filter((x) => x.kind === 'mqtt' && x.sparkplug)) {
+      const auth = await broker.edge(s.id);
+      const ncMqtt = auth ? await connectNats(natsUrl, { name: `phaseline-edge-${s.id}`, highRate: true, log, ...auth }) : ncIngest;
+      if (ncMqtt !== ncIngest) stops.push(() => ncMqtt.drain());
+      const mqttCollector = await startSparkplugCollector({ nc: ncMqtt, config, sourceId: s.id, varDir: env.varDir, log: logger(`edge-${s.id}`), metrics, deadLetters: jetstream(ncIngest) });
+      stops.push(() => mqttCollector.stop());
     }
 
     const users = new UserStore(buckets.users);
@@ -129,6 +158,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     stops.push(() => clearInterval(sweep));
 
     const app = await buildApp({
+      ...(broker.tls ? { https: { key: broker.tls.key, cert: broker.tls.cert } } : {}),
       config, users, sessions, idempotencyKv: buckets.idempotency, metrics, log: logger('http'),
       audit: (e) => auditPort(e),
       health: () => ({ nats: nc.isClosed() ? 'disconnected' : 'connected', configVersion: config.version, natsUrl }),
@@ -137,12 +167,20 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     phaseRoutes(app, port);
     unitRoutes(app, port);
     alarmRoutes(app, port);
+    exceptionRoutes(app, { port, users, config, audit: (e) => auditPort(e) });
     registerMachineRoutes(app);
     recordRoutes(app, {
       config, jsm, metrics,
       publicKeys: () => loadAuditPublicKeys(env.varDir),
-      sources: () => listSources(buckets, config, ingest.live),
-      frames: (f) => listFrames(buckets, f),
+      sources: () => listSources(buckets, config, ingest.live, Date.now(), ingest.clock),
+      frames: (f) => listFrames(buckets, f, config),
+      refreshMetrics: () => {
+        for (const src of ingest.clock.sources()) setClockGauges(metrics, src, ingest.clock.get(src, true)!);
+      },
+      lineage: {
+        frame: (id, tag, ts) => frameLineage({ buckets, jsm, config }, id, tag, ts),
+        message: (src, epoch, seq, tag, ts) => messageLineage({ buckets, jsm, config }, src, epoch, seq, tag, ts),
+      },
     });
     const address = await app.listen({ host: env.httpHost, port: env.httpPort });
     stops.push(() => app.close()); // closed first on stop: intake stops before anything drains

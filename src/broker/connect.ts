@@ -8,6 +8,10 @@ export interface ConnectNatsOptions {
   highRate?: boolean;
   user?: string;
   pass?: string;
+  /** Replies come to `<inboxPrefix>.<nuid>`: an edge user may subscribe only to its own prefix (credentials.ts). */
+  inboxPrefix?: string;
+  /** PEM of the CA to trust: the connection then requires TLS. */
+  ca?: string;
   log?: Logger;
 }
 
@@ -17,6 +21,8 @@ export function natsConnectionOptions(url: string | string[], opts: ConnectNatsO
     servers: url,
     name: opts.name,
     ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass } : {}),
+    ...(opts.inboxPrefix !== undefined ? { inboxPrefix: opts.inboxPrefix } : {}),
+    ...(opts.ca !== undefined ? { tls: { ca: opts.ca } } : {}),
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerStartError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { authorizationConf, type NatsUserConf } from './credentials.ts';
 import { commandLine, isAlive, logTail, probeNats, waitForExit } from './process.ts';
 
 const READY_TIMEOUT_MS = 10_000;
@@ -17,6 +19,10 @@ export interface StartNatsOptions {
   log: Logger;
   host?: string;
   port?: number;
+  /** Users with their permissions (src/broker/credentials.ts); unset = no authentication (private test servers). */
+  users?: NatsUserConf[];
+  /** Server certificate and key (PEM files): the server then requires TLS from every client. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /** A running nats-server child (or one adopted from a crashed parent); `stop()` ends it and removes the pidfile. */
@@ -32,6 +38,8 @@ interface PidFile {
   url: string | null;
   storeDir: string;
   bin: string;
+  /** SHA-256 of the config text the server was started with: a server with other users or TLS is not adopted. */
+  confHash?: string;
 }
 
 /** Where the embedded broker keeps its JetStream store and its run files (conf, pidfile, ports, log) under PHASELINE_VAR. */
@@ -45,9 +53,9 @@ const files = (runDir: string) => ({
   log: join(runDir, 'nats-server.log'),
 });
 
-async function writeAtomic(path: string, text: string): Promise<void> {
+async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
+  await writeFile(tmp, text, { mode });
   await rename(tmp, path);
 }
 
@@ -129,7 +137,7 @@ export async function stopStrayNatsServers(runDir: string, log: Logger): Promise
 }
 
 /** Adopts a reachable server of ours named by the pidfile, or stops it; returns the handle when adopted. */
-async function adoptOrReplace(opts: StartNatsOptions, conf: string): Promise<NatsServerHandle | null> {
+async function adoptOrReplace(opts: StartNatsOptions, conf: string, confHash: string): Promise<NatsServerHandle | null> {
   const { runDir, storeDir, bin, log, port } = opts;
   const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
   const keep = pf && (await isOurs(pf.pid, conf)) ? pf.pid : null;
@@ -140,7 +148,7 @@ async function adoptOrReplace(opts: StartNatsOptions, conf: string): Promise<Nat
     return null;
   }
   const samePort = !port || (pf.url !== null && new URL(pf.url).port === String(port));
-  const fits = pf.storeDir === storeDir && pf.bin === bin && samePort;
+  const fits = pf.storeDir === storeDir && pf.bin === bin && samePort && (pf.confHash ?? confHashOf({ ...opts, users: undefined, tls: undefined })) === confHash;
   if (fits && pf.url && (await probeNats(pf.url, 1_000))) {
     log.info({ pid: pf.pid, url: pf.url }, 'adopted the nats-server left running by a previous process');
     return { url: pf.url, pid: pf.pid, adopted: true, stop: makeStop(pf.pid, runDir, log) };
@@ -151,8 +159,16 @@ async function adoptOrReplace(opts: StartNatsOptions, conf: string): Promise<Nat
   return null;
 }
 
-function configText(opts: StartNatsOptions): string {
+/** The hash of everything in the config but the port (adoption compares the port on its own). */
+const confHashOf = (opts: StartNatsOptions) =>
+  createHash('sha256').update(configText({ ...opts, port: undefined })).digest('hex');
+
+/** The nats-server config: listen address, JetStream with fsync before ack, and optionally users and TLS. */
+export function configText(opts: Omit<StartNatsOptions, 'bin' | 'log' | 'runDir'>): string {
   const host = opts.host ?? '127.0.0.1';
+  const tls = opts.tls
+    ? ['tls {', `  cert_file: ${JSON.stringify(opts.tls.certFile)}`, `  key_file: ${JSON.stringify(opts.tls.keyFile)}`, '  timeout: 2', '}']
+    : [];
   return [
     '# written by phaseline (src/broker/server.ts) on every start; edits are overwritten',
     `listen: ${JSON.stringify(`${host}:${opts.port || -1}`)}`,
@@ -161,8 +177,20 @@ function configText(opts: StartNatsOptions): string {
     '  # fsync every write before the ack (nats-server >= 2.10): acknowledged data survives a power cut',
     '  sync_interval: always',
     '}',
+    ...(opts.users ? [authorizationConf(opts.users)] : []),
+    ...tls,
     '',
   ].join('\n');
+}
+
+/**
+ * A nats-server.conf for a production broker (`cli.ts nats-config`): the same users, permissions and JetStream settings
+ * as the embedded broker, on `listen`, with TLS when given. Authorization timeouts and limits are the server's defaults.
+ */
+export function productionNatsConfig(o: { users: NatsUserConf[]; listen: string; storeDir: string; tls?: StartNatsOptions['tls'] }): string {
+  const [host, port] = [o.listen.slice(0, o.listen.lastIndexOf(':')), Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))];
+  const text = configText({ host, port, storeDir: o.storeDir, users: o.users, tls: o.tls });
+  return text.replace(/^# written by .*$/m, '# generated by `phaseline nats-config` (src/cli.ts); holds passwords: keep it mode 0600');
 }
 
 async function spawnServer(opts: StartNatsOptions, conf: string): Promise<{ child: ChildProcess; logFrom: number }> {
@@ -220,14 +248,17 @@ export async function startNatsServer(opts: StartNatsOptions): Promise<NatsServe
   await mkdir(runDir, { recursive: true });
   await mkdir(storeDir, { recursive: true });
   const conf = files(runDir).conf;
-  const adopted = await adoptOrReplace(opts, conf);
+  const text = configText(opts);
+  const confHash = confHashOf(opts);
+  const adopted = await adoptOrReplace(opts, conf, confHash);
   if (adopted) return adopted;
 
-  await writeAtomic(conf, configText(opts));
+  // The config holds the users' passwords: readable by the owner only.
+  await writeAtomic(conf, text, 0o600);
   const { child, logFrom } = await spawnServer(opts, conf);
   const pid = child.pid!;
   // Written at once so that a parent crashing during start-up still leaves the child findable.
-  const record = (url: string | null) => writeAtomic(files(runDir).pid, JSON.stringify({ pid, url, storeDir, bin }));
+  const record = (url: string | null) => writeAtomic(files(runDir).pid, JSON.stringify({ pid, url, storeDir, bin, confHash }));
   await record(null);
   let url: string;
   try {

@@ -1,4 +1,5 @@
 import type { FrameIndex } from './frame-index.ts';
+import { addSeq } from './ranges.ts';
 import type { Frame } from './frame-store.ts';
 import type { UnitBuffer } from './sample-buffer.ts';
 import type { SourceRecord } from './source-record.ts';
@@ -25,7 +26,7 @@ export function applySample(
   unit: string,
   s: Sample,
   clampTs: number,
-): void {
+): readonly Frame[] {
   const buf = scope.buffer(unit);
   const keep = buf.keeps(s.ts);
   const frames = scope.index.at(unit, s.ts);
@@ -43,6 +44,19 @@ export function applySample(
     addSample(a, s.v, s.q, s.ts, !keep, keep ? () => buf.neighbours(s.tag, s.ts, f.start, f.end) : undefined);
   }
   if (keep) buf.insert(s, clampTs);
+  return frames;
+}
+
+/** A telemetry message of one source, by epoch and seq. */
+export interface MessageRef {
+  epoch: string;
+  seq: number;
+}
+
+/** Notes that message `ref` fed `frameId` (frame → messages, for lineage). */
+export function noteMessage(rec: SourceRecord, frameId: string, ref: MessageRef): void {
+  const byEpoch = ((rec.frameMsgs ??= {})[frameId] ??= {});
+  addSeq((byEpoch[ref.epoch] ??= []), ref.seq);
 }
 
 /** Folds a sample that leaves the buffer into the sealed extremes of the frames that counted it. */
@@ -99,7 +113,10 @@ export function cutAtEnd(scope: AggregationScope, frame: Frame, records: Iterabl
       if (a.n <= 0) delete aggs[tag];
       scope.markDirty(rec.src);
     }
-    if (Object.keys(aggs).length === 0) delete rec.frames[frame.id];
+    if (Object.keys(aggs).length === 0) {
+      delete rec.frames[frame.id];
+      if (rec.frameMsgs) delete rec.frameMsgs[frame.id];
+    }
   }
   return buf.covers(end);
 }

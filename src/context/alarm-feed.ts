@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { InputEnvelope } from '../../actors/envelope.ts';
 import type { LogPort, MetricsPort } from '../../actors/ports.ts';
 import { decode, encode } from '../../nats/codec.ts';
-import { resetAtAckFloor } from '../../nats/consumers.ts';
+import { consumeInOrder } from '../../nats/consumers.ts';
 import { decodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
 
@@ -49,8 +49,6 @@ export interface AlarmFeedOptions {
  * events are dead-lettered with their reason and counted; the rest of the message still applies.
  */
 export async function startAlarmFeed(o: AlarmFeedOptions): Promise<{ stop(): Promise<void> }> {
-  const abort = new AbortController();
-  let current: { stop(): void } | undefined;
   const count = (outcome: string, n = 1) => o.metrics.inc('phaseline_alarm_events_total', { outcome }, n, 'Alarm events from the control system by outcome');
   const reject = (m: JsMsg, reason: string, detail: string) => {
     count(reason);
@@ -88,31 +86,5 @@ export async function startAlarmFeed(o: AlarmFeedOptions): Promise<{ stop(): Pro
     }));
   }
 
-  const loop = (async () => {
-    while (!abort.signal.aborted) {
-      try {
-        const { consumer } = await resetAtAckFloor(o.jsm, { stream: 'ALARMS', durable: 'alarm-feed', filter: 'alm.>', maxAckPending: 64 });
-        const messages = await consumer.consume({ max_messages: 64 });
-        current = messages;
-        if (abort.signal.aborted) messages.stop();
-        for await (const m of messages) {
-          await handle(m);
-          m.ack();
-        }
-        return;
-      } catch (err) {
-        if (abort.signal.aborted) return;
-        o.log.error({ err: String(err) }, 'alarm feed failed; restarting from the last acknowledged message');
-        current?.stop();
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  })();
-  return {
-    async stop() {
-      abort.abort();
-      current?.stop();
-      await loop;
-    },
-  };
+  return consumeInOrder(o.jsm, { stream: 'ALARMS', durable: 'alarm-feed', filter: 'alm.>', maxAckPending: 64 }, handle, o.log);
 }

@@ -2,9 +2,12 @@ import type { InputEnvelope } from '../../actors/envelope.ts';
 import { encodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
 import type { PlantConfig, Source } from '../../config/plant.schema.ts';
-import { applySample, backfill, cutAtEnd, sealSample, type AggregationScope } from './aggregation.ts';
+import { applySample, backfill, cutAtEnd, noteMessage, sealSample, type AggregationScope, type MessageRef } from './aggregation.ts';
+import type { ClockBook } from './clock.ts';
+import type { Frame } from './frame-store.ts';
+import { dictionaryVersion, LineageCollector, linear, type DictionaryVersion, type LineageMessage } from './lineage.ts';
 import { FrameIndex, type FrameChange } from './frame-index.ts';
-import type { FinalAggregate, Frame } from './frame-store.ts';
+import type { FinalAggregate } from './frame-store.ts';
 import { addSeq, expireGaps, hasSeq, reconcileGaps } from './ranges.ts';
 import { UnitBuffer } from './sample-buffer.ts';
 import { emptyRecord, hasPendingGaps, type SourceRecord } from './source-record.ts';
@@ -42,7 +45,13 @@ interface TagInfo {
   dataType: 'number' | 'boolean' | 'string';
   /** Set on a phase's stateTag: the automatic phase whose PLC state this tag reports. */
   phase?: string;
+  /** Normalisation `v = k × raw + c` (tags with a `scale`). */
+  k?: number;
+  c?: number;
 }
+
+/** Skew periods kept per source record (the oldest are dropped beyond this). */
+const MAX_SKEWS = 200;
 
 /** How far a sample may lie in the future of its receipt before it stops moving the buffer's horizon. */
 const FUTURE_TOLERANCE_MS = 60_000;
@@ -70,8 +79,19 @@ export class Contextualiser {
   readonly #scope: AggregationScope;
   /** Frames whose backfill or cut could not be exact (their window reaches beyond the buffer). */
   inexact = 0;
+  /** The tag dictionary version every sample is mapped with (lineage). */
+  readonly dictionary: DictionaryVersion;
+  /** This cycle's lineage, stored by the shell before the commit. */
+  readonly lineage: LineageCollector;
+  readonly #clock: ClockBook | undefined;
+  /** Recently applied messages with their source-time span (kept as long as the sample buffers). */
+  #recent: { src: string; ref: MessageRef; tsMin: number; tsMax: number }[] = [];
+  readonly #unitSources = new Map<string, Set<string>>();
 
-  constructor(config: PlantConfig, options: { bufferCap?: number } = {}) {
+  constructor(config: PlantConfig, options: { bufferCap?: number; clock?: ClockBook } = {}) {
+    this.dictionary = dictionaryVersion(config.tags);
+    this.lineage = new LineageCollector(this.dictionary.version, config.version);
+    this.#clock = options.clock;
     const { maxMessageBytes, maxSamplesPerMessage, lateBufferMs } = config.runtime.ingest;
     this.#limits = { maxMessageBytes, maxSamplesPerMessage };
     this.#lateBufferMs = lateBufferMs;
@@ -80,9 +100,16 @@ export class Contextualiser {
     for (const p of config.phases) if (p.execution === 'automatic' && p.stateTag) stateTags.set(p.stateTag, p.id);
     for (const t of config.tags) {
       const phase = stateTags.get(t.tag);
-      this.#tags.set(t.tag, { unit: t.unit, source: t.source, dataType: t.dataType, ...(phase ? { phase } : {}) });
+      const lin = t.dataType === 'number' ? linear(t.scale) : undefined;
+      const info: TagInfo = { unit: t.unit, source: t.source, dataType: t.dataType, ...(phase ? { phase } : {}) };
+      if (lin) Object.assign(info, lin);
+      this.#tags.set(t.tag, info);
     }
     for (const u of config.units) this.#buffers.set(u.id, new UnitBuffer());
+    const feed = (unit: string, src: string) =>
+      (this.#unitSources.get(unit) ?? this.#unitSources.set(unit, new Set()).get(unit)!).add(src);
+    for (const u of config.units) feed(u.id, u.source);
+    for (const t of config.tags) feed(t.unit, t.source);
     this.#scope = {
       index: this.index,
       buffer: (unit) => this.#buffer(unit),
@@ -106,6 +133,8 @@ export class Contextualiser {
     this.#seenState.clear();
     this.rejections.length = 0;
     this.inputs.length = 0;
+    this.lineage.clear();
+    this.#recent = [];
   }
 
   /** Applies one TELEMETRY message, or records why it is rejected. */
@@ -130,6 +159,7 @@ export class Contextualiser {
       : (st.rec.epochs[msg.epoch] = { ranges: [], gaps: [] });
     if (hasSeq(ep.ranges, msg.seq)) {
       st.counts.duplicates++;
+      st.rec.duplicates = (st.rec.duplicates ?? 0) + 1;
       return this.#reject(wholeMessage(m, 'duplicate', `(${msg.src}, ${msg.epoch}, ${msg.seq}) was already applied`));
     }
     addSeq(ep.ranges, msg.seq);
@@ -144,6 +174,14 @@ export class Contextualiser {
     rec.lastSent = msg.sent;
     rec.lastReceivedAt = m.receivedAt;
     rec.lagMs = m.receivedAt - msg.sent;
+    if (!msg.hist) this.#clock?.observe(rec.src, m.receivedAt, msg.sent);
+    const clockNow = this.#clock?.get(rec.src);
+    const ref: MessageRef = { epoch: msg.epoch, seq: msg.seq };
+    let tsMin = Infinity;
+    let tsMax = -Infinity;
+    let conv: [string, number, number][] | undefined;
+    let fed: (readonly Frame[])[] | undefined;
+    let lastFrames: readonly Frame[] | undefined;
     const clampTs = m.receivedAt + FUTURE_TOLERANCE_MS;
     let maxTs = rec.maxTs ?? -Infinity;
     let unknown: Sample[] | undefined;
@@ -159,6 +197,14 @@ export class Contextualiser {
         (mistyped ??= []).push(s);
         continue;
       }
+      if (info.k !== undefined) {
+        // normalise with the dictionary; lineage keeps the raw value (the message itself stays as received)
+        const raw = s.v as number;
+        s.v = raw * info.k + info.c!;
+        (conv ??= []).push([s.tag, s.ts, raw]);
+      }
+      if (s.ts < tsMin) tsMin = s.ts;
+      if (s.ts > tsMax) tsMax = s.ts;
       const lv = rec.tags[s.tag];
       const newest = !lv || s.ts >= lv.ts;
       if (info.phase && s.q !== 'bad' && newest && (!lv || !this.#seenState.has(s.tag) || lv.v !== s.v)) {
@@ -171,15 +217,63 @@ export class Contextualiser {
         lv.ts = s.ts;
         lv.rt = m.receivedAt;
       }
-      applySample(this.#scope, rec, info.unit, s, clampTs);
+      const frames = applySample(this.#scope, rec, info.unit, s, clampTs);
+      if (frames !== lastFrames && frames.length > 0) (fed ??= []).push((lastFrames = frames));
       if (s.ts > maxTs) maxTs = Math.min(s.ts, clampTs);
       st.counts.samples++;
     }
     if (maxTs > -Infinity) rec.maxTs = maxTs;
     rec.samples += msg.samples.length - (unknown?.length ?? 0) - (mistyped?.length ?? 0);
     st.counts.messages++;
+    // frame → messages (addSeq is idempotent); a frame final for this source counted the sample as late instead
+    if (fed) for (const list of fed) for (const f of list) if (rec.frames[f.id]) noteMessage(rec, f.id, ref);
+    const n = msg.samples.length - (unknown?.length ?? 0) - (mistyped?.length ?? 0);
+    if (n > 0) this.#noteRecent(rec.src, ref, tsMin, tsMax);
+    const lm: LineageMessage = {
+      seq: msg.seq,
+      streamSeq: m.streamSeq,
+      sent: msg.sent,
+      receivedAt: m.receivedAt,
+      n,
+      tsMin: n > 0 ? tsMin : 0,
+      tsMax: n > 0 ? tsMax : 0,
+    };
+    if (m.msgId) lm.msgId = m.msgId;
+    if (msg.hist) lm.hist = true;
+    if (msg.ctx) lm.ctx = msg.ctx;
+    if (msg.dict) lm.dict = msg.dict;
+    if (clockNow) {
+      lm.off = clockNow.offsetMs;
+      if (clockNow.skewed) lm.skew = true;
+    }
+    if (conv) lm.conv = conv;
+    this.lineage.add(rec.src, msg.epoch, lm);
+    if (!msg.hist) this.#noteSkew(rec, clockNow, n > 0 ? tsMin : undefined, tsMax);
     if (unknown) this.rejections.push(unknownTags(m, msg, unknown));
     if (mistyped) this.rejections.push(wrongTypes(m, msg, mistyped, (tag) => this.#tags.get(tag)!.dataType));
+  }
+
+  /**
+   * Annotates (never rewrites) the source time covered by live samples that arrived while the source's clock was
+   * flagged skewed: one period per skew episode, extended message by message.
+   */
+  #noteSkew(rec: SourceRecord, clock: ReturnType<ClockBook['get']>, from: number | undefined, to: number): void {
+    const skews = (rec.skews ??= []);
+    const last = skews[skews.length - 1];
+    if (!clock?.skewed) {
+      if (last?.open) delete last.open;
+      return;
+    }
+    if (from === undefined) return;
+    if (last?.open && last.since === clock.since) {
+      if (from < last.from) last.from = from;
+      if (to > last.to) last.to = to;
+      if (Math.abs(clock.offsetMs) > Math.abs(last.offsetMs)) last.offsetMs = clock.offsetMs;
+      return;
+    }
+    if (last?.open) delete last.open;
+    skews.push({ from, to, offsetMs: clock.offsetMs, since: clock.since ?? clock.at, open: true });
+    if (skews.length > MAX_SKEWS) skews.splice(0, skews.length - MAX_SKEWS);
   }
 
   /** Forwards a changed PLC state of an automatic phase as an actor input (DESIGN.md principle 10). */
@@ -192,12 +286,30 @@ export class Contextualiser {
     this.inputs.push({ subject: subjects.inbox('phase', phase), msgId, envelope: { event } });
   }
 
+  /** Remembers which recent message covered which source time, so a backfilled frame can name its messages. */
+  #noteRecent(src: string, ref: MessageRef, tsMin: number, tsMax: number): void {
+    this.#recent.push({ src, ref, tsMin, tsMax });
+  }
+
+  /** Names the recent messages whose source-time span meets a backfilled frame (a superset; lineage checks each). */
+  #backfillMessages(frame: Frame): void {
+    const feeds = this.#unitSources.get(frame.unit);
+    for (const r of this.#recent) {
+      if (r.tsMax < frame.start || (frame.end !== undefined && r.tsMin >= frame.end) || !feeds?.has(r.src)) continue;
+      const rec = this.states.get(r.src)?.rec;
+      if (rec?.frames[frame.id]) noteMessage(rec, frame.id, r.ref);
+    }
+  }
+
   /** Applies a frame as seen on the frames bucket: backfills a new one, cuts one whose end became known. */
   applyFrame(frame: Frame): FrameChange | undefined {
     const change = this.index.upsert(frame);
     if (!change) return undefined;
     let exact = true;
-    if (change.type === 'opened') exact = backfill(this.#scope, frame);
+    if (change.type === 'opened') {
+      exact = backfill(this.#scope, frame);
+      this.#backfillMessages(frame);
+    }
     else if (change.type === 'closed') {
       exact = cutAtEnd(this.#scope, frame, [...this.states.values()].map((s) => s.rec));
     }
@@ -227,9 +339,15 @@ export class Contextualiser {
         if (expireGaps(ep.gaps, now, st.def.gapLostAfterMs, busy)) st.dirty = true;
       }
     }
+    let horizon = Infinity;
     for (const [unit, buf] of this.#buffers) {
       buf.evict(this.#lateBufferMs, this.#bufferCap, (s) => sealSample(this.#scope, unit, s));
+      if (buf.size > 0) horizon = Math.min(horizon, buf.horizon);
     }
+    // keep the message spans as far back as any buffer reaches (bounded like the buffers)
+    if (horizon === Infinity) this.#recent = [];
+    else if (this.#recent.length > 0 && this.#recent[0]!.tsMax < horizon) this.#recent = this.#recent.filter((r) => r.tsMax >= horizon);
+    if (this.#recent.length > this.#bufferCap) this.#recent.splice(0, this.#recent.length - this.#bufferCap);
   }
 
   /**
@@ -243,7 +361,9 @@ export class Contextualiser {
       if (rec.maxTs === undefined || hasPendingGaps(rec)) continue;
       for (const [id, tags] of Object.entries(rec.frames)) {
         const end = this.index.get(id)?.end;
-        if (end !== undefined && rec.maxTs >= end) out.push({ frame: id, src: rec.src, end, tags, finalisedAt: now });
+        if (end === undefined || rec.maxTs < end) continue;
+        const msgs = rec.frameMsgs?.[id];
+        out.push({ frame: id, src: rec.src, end, tags, finalisedAt: now, ...(msgs ? { msgs } : {}) });
       }
     }
     return out;
@@ -254,6 +374,7 @@ export class Contextualiser {
     for (const a of aggregates) {
       const st = this.states.get(a.src)!;
       delete st.rec.frames[a.frame];
+      if (st.rec.frameMsgs) delete st.rec.frameMsgs[a.frame];
       this.index.markFinal(a.frame, a.src);
       st.dirty = true;
     }

@@ -33,6 +33,8 @@ export interface FinalAggregate {
   end: number;
   tags: Record<string, TagStats>;
   finalisedAt: number;
+  /** The messages of this source that fed the frame: epoch → seq ranges (lineage). */
+  msgs?: Record<string, [number, number][]>;
 }
 
 /** Frames bucket key layout: frames are single tokens, aggregates and tracker cursors are prefixed. */

@@ -8,6 +8,14 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { HeartbeatSchema } from './heartbeat.schema.ts';
 import { describeIssues } from './telemetry.schema.ts';
+import type { ClockBook, ClockEstimate } from './clock.ts';
+
+/** Sets the clock gauges of one source (the estimate when there is one). */
+export function setClockGauges(m: Metrics, source: string, e: Partial<ClockEstimate> & { offsetMs: number }): void {
+  m.set('phaseline_source_clock_offset_ms', { source }, e.offsetMs);
+  if (e.driftPpm !== undefined) m.set('phaseline_source_clock_drift_ppm', { source }, e.driftPpm);
+  if (e.skewed !== undefined) m.set('phaseline_source_clock_skewed', { source }, e.skewed ? 1 : 0);
+}
 
 /** What the runtime knows about a source right now from its heartbeats (not persisted). */
 export interface SourceLive {
@@ -35,6 +43,8 @@ export function startHeartbeats(o: {
   log: Logger;
   now: () => number;
   live: LiveState;
+  /** Receives (receipt time, sent) of every valid heartbeat for the offset/drift estimate. */
+  clock?: ClockBook;
 }): { stop(): void } {
   const sources = new Set(o.config.sources.map((s) => s.id));
   const reject = (subject: string, data: Uint8Array, reason: string, detail: string) => {
@@ -64,6 +74,8 @@ export function startHeartbeats(o: {
         return reject(msg.subject, msg.data, 'unknown_source', `src ${hb.src} differs from the subject's ${src}`);
       }
       const clockOffsetMs = receivedAt - hb.sent;
+      o.clock?.observe(src, receivedAt, hb.sent);
+      const estimate = o.clock?.get(src);
       o.live.set(src, {
         lastHeartbeatAt: receivedAt,
         epoch: hb.epoch,
@@ -73,7 +85,7 @@ export function startHeartbeats(o: {
         clockOffsetMs,
       });
       o.metrics.set('phaseline_source_buffer_depth', { source: src }, hb.bufferDepth);
-      o.metrics.set('phaseline_source_clock_offset_ms', { source: src }, clockOffsetMs);
+      setClockGauges(o.metrics, src, estimate ?? { offsetMs: clockOffsetMs });
     },
   });
   return { stop: () => sub.unsubscribe() };

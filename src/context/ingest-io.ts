@@ -7,6 +7,8 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { Contextualiser, type Rejection } from './contextualiser.ts';
 import { frameKeys, parseAggregateKey, readAll, type FinalAggregate, type Frame } from './frame-store.ts';
+import type { ClockBook } from './clock.ts';
+import { storeBlocks } from './lineage.ts';
 import { loadRecord } from './source-record.ts';
 
 interface Ports {
@@ -16,6 +18,7 @@ interface Ports {
   config: PlantConfig;
   metrics: Metrics;
   bufferCap?: number;
+  clock?: ClockBook;
 }
 
 /**
@@ -23,7 +26,10 @@ interface Ports {
  * aggregates. Returns the frames bucket revision it reflects (the watch resumes after it).
  */
 export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextualiser; revision: number }> {
-  const core = new Contextualiser(o.config, o.bufferCap ? { bufferCap: o.bufferCap } : {});
+  const core = new Contextualiser(o.config, {
+    ...(o.bufferCap ? { bufferCap: o.bufferCap } : {}),
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
   const streamCreated = (await o.jsm.streams.info('TELEMETRY')).created;
   for (const src of o.config.sources) {
     const { record, revision, reset } = await loadRecord(o.buckets.ingest, src.id, streamCreated);
@@ -54,6 +60,7 @@ export async function publishOutbox(
   for (const r of core.rejections) work.push(letter(o, r, log));
   for (const i of core.inputs) work.push(o.js.publish(i.subject, encode(i.envelope), { msgID: i.msgId }));
   for (const a of finals) work.push(o.buckets.frames.put(frameKeys.aggregate(a.frame, a.src), encode(a)));
+  work.push(...storeBlocks(o.buckets.lineage, core.lineage.take()));
   await Promise.all(work);
   core.rejections.length = 0;
   core.inputs.length = 0;

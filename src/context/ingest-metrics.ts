@@ -1,5 +1,8 @@
 import type { Metrics } from '../metrics.ts';
+import type { ClockBook } from './clock.ts';
 import type { Contextualiser } from './contextualiser.ts';
+import { setClockGauges } from './heartbeats.ts';
+import { highest } from './ranges.ts';
 
 /** Declares every contextualiser metric so `/metrics` shows them before the first sample (CONTRACT.md §2). */
 export function describeIngestMetrics(m: Metrics): void {
@@ -26,7 +29,15 @@ export function describeIngestMetrics(m: Metrics): void {
     'gauge',
     'Messages in the edge store-and-forward buffer (last heartbeat)',
   );
-  m.describe('phaseline_source_clock_offset_ms', 'gauge', 'Heartbeat receipt time minus edge send time');
+  m.describe(
+    'phaseline_source_clock_offset_ms',
+    'gauge',
+    'Estimated runtime clock minus edge clock (minimum-delay envelope of receipt minus sent)',
+  );
+  m.describe('phaseline_source_clock_drift_ppm', 'gauge', 'Estimated drift of the edge clock offset, ppm');
+  m.describe('phaseline_source_clock_skewed', 'gauge', '1 while the edge clock offset is beyond the skew tolerance');
+  m.describe('phaseline_source_last_seq', 'gauge', 'Highest applied sequence of the current epoch');
+  m.describe('phaseline_ingest_gap_seqs', 'gauge', 'Sequence numbers missing per source, by status');
   m.describe('phaseline_frames_open', 'gauge', 'Event frames without an end');
   m.describe('phaseline_frames_inexact_total', 'counter', 'Frames backfilled or cut beyond the recent-sample buffer');
   m.describe('phaseline_ingest_commits_total', 'counter', 'Source records committed');
@@ -40,6 +51,7 @@ export function flushIngestMetrics(
   core: Contextualiser,
   committed: Set<string>,
   framesChanged: boolean,
+  clock?: ClockBook,
 ): void {
   for (const st of core.states.values()) {
     const source = st.def.id;
@@ -55,6 +67,16 @@ export function flushIngestMetrics(
     for (const ep of Object.values(st.rec.epochs)) for (const g of ep.gaps) g.status === 'pending' ? pending++ : lost++;
     m.set('phaseline_ingest_gaps', { source, status: 'pending' }, pending);
     m.set('phaseline_ingest_gaps', { source, status: 'lost' }, lost);
+    let missPending = 0;
+    let missLost = 0;
+    for (const ep of Object.values(st.rec.epochs))
+      for (const g of ep.gaps) g.status === 'pending' ? (missPending += g.to - g.from + 1) : (missLost += g.to - g.from + 1);
+    m.set('phaseline_ingest_gap_seqs', { source, status: 'pending' }, missPending);
+    m.set('phaseline_ingest_gap_seqs', { source, status: 'lost' }, missLost);
+    const last = st.rec.epoch ? highest(st.rec.epochs[st.rec.epoch]?.ranges ?? []) : 0;
+    if (last > 0) m.set('phaseline_source_last_seq', { source }, last);
+    const e = clock?.get(source);
+    if (e) setClockGauges(m, source, e);
     if (st.rec.lagMs !== undefined) m.set('phaseline_ingest_lag_ms', { source }, st.rec.lagMs);
   }
   if (framesChanged) m.set('phaseline_frames_open', {}, core.index.openCount());

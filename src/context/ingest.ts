@@ -15,6 +15,8 @@ import { startHeartbeats, type LiveState } from './heartbeats.ts';
 import { describeIngestMetrics, flushIngestMetrics } from './ingest-metrics.ts';
 import { loadCore, publishOutbox } from './ingest-io.ts';
 import { saveRecord } from './source-record.ts';
+import { ClockBook } from './clock.ts';
+import { storeDictionary } from './lineage.ts';
 
 /** Ports and settings of the contextualiser's ingest. */
 export interface IngestOptions {
@@ -47,6 +49,8 @@ export interface Ingest {
   idle(): Promise<void>;
   /** Heartbeat state per source, for `listSources`. */
   live: LiveState;
+  /** Clock offset and drift estimates per source (heartbeats and live messages). */
+  clock: ClockBook;
 }
 
 type Waiter = { target: number; resolve: () => void; reject: (err: Error) => void };
@@ -67,12 +71,13 @@ class SimulatedCrash extends Error {}
 export async function startIngest(options: IngestOptions): Promise<Ingest> {
   const ingest = new IngestRunner(options);
   await ingest.start();
-  return { stop: () => ingest.stop(), idle: () => ingest.idle(), live: ingest.live };
+  return { stop: () => ingest.stop(), idle: () => ingest.idle(), live: ingest.live, clock: ingest.clock };
 }
 
 class IngestRunner {
   readonly live: LiveState = new Map();
-  readonly #o: IngestOptions;
+  readonly clock: ClockBook;
+  readonly #o: IngestOptions & { clock: ClockBook };
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #name: string;
@@ -96,7 +101,8 @@ class IngestRunner {
   readonly #waiters: Waiter[] = [];
 
   constructor(o: IngestOptions) {
-    this.#o = o;
+    this.clock = new ClockBook(o.config.runtime.clock ?? {});
+    this.#o = { ...o, clock: this.clock };
     this.#log = o.log ?? logger('ingest');
     this.#now = o.now ?? Date.now;
     this.#name = o.consumerName ?? 'contextualiser';
@@ -106,7 +112,8 @@ class IngestRunner {
   async start(): Promise<void> {
     describeIngestMetrics(this.#o.metrics);
     const { nc, js, config, metrics } = this.#o;
-    this.#heartbeats = startHeartbeats({ nc, js, config, metrics, log: this.#log, now: this.#now, live: this.live });
+    const clock = this.clock;
+    this.#heartbeats = startHeartbeats({ nc, js, config, metrics, log: this.#log, now: this.#now, live: this.live, clock });
     if (this.#o.frameTracker !== false) {
       this.#tracker = await startFrameTracker({ ...this.#o, kv: this.#o.buckets.frames, log: this.#log });
     }
@@ -154,6 +161,7 @@ class IngestRunner {
     const { buckets } = this.#o;
     const { core, revision: rev0 } = await loadCore(this.#o, this.#log);
     this.#core = core;
+    await storeDictionary(this.#o.buckets.lineage, core.dictionary, this.#o.config.version);
     this.#watchRev = Math.max(this.#watchRev, rev0);
     const watch = await buckets.frames.watch({
       key: frameKeys.frames,
@@ -275,7 +283,7 @@ class IngestRunner {
       if (m.seq > this.#doneSeq) this.#doneSeq = m.seq;
     }
     if (dirty.length) this.#o.metrics.inc('phaseline_ingest_commits_total', {}, dirty.length);
-    flushIngestMetrics(this.#o.metrics, core, new Set(dirty.map((s) => s.def.id)), frames.length > 0);
+    flushIngestMetrics(this.#o.metrics, core, new Set(dirty.map((s) => s.def.id)), frames.length > 0, this.clock);
     this.#serveWaiters();
   }
 

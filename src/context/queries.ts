@@ -3,6 +3,7 @@ import { decode } from '../../nats/codec.ts';
 import type { Buckets } from '../../nats/streams.ts';
 import { frameKeys, parseAggregateKey, readAll } from './frame-store.ts';
 import type { FinalAggregate, Frame, FrameKind } from './frame-store.ts';
+import type { ClockBook } from './clock.ts';
 import type { LiveState } from './heartbeats.ts';
 import { highest, missing, type Gap } from './ranges.ts';
 import { decodeRecord, normaliseRecord, recordKey, type SourceRecord } from './source-record.ts';
@@ -19,7 +20,11 @@ export interface SourceView {
   lagMs: number | null;
   gaps: { pending: number; lost: number; missing: { pending: number; lost: number }; ranges: Gap[] };
   bufferDepth?: number;
+  oldestBufferedAt?: string;
   clockOffsetMs?: number;
+  /** Estimated edge clock offset and drift (minimum-delay envelope), and whether it is beyond tolerance. */
+  clock?: { offsetMs: number; driftPpm: number; skewed: boolean; since: string | null; points: number };
+  duplicates: number;
   collector?: string;
   messages: number;
   samples: number;
@@ -34,7 +39,21 @@ export interface FrameView extends Omit<Frame, 'start' | 'end' | 'openedBy' | 'c
   endMs?: number;
   tags: Record<string, TagView>;
   late: number;
-  annotations: unknown[];
+  annotations: FrameAnnotation[];
+  /** The telemetry messages that fed the frame, per source and epoch (lineage: `GET /frames/:id/lineage`). */
+  messages: { src: string; epoch: string; seqs: [number, number][] }[];
+}
+
+/** A note on a frame: its content is never rewritten (DESIGN.md principle 8). */
+export interface FrameAnnotation {
+  kind: 'clock_skew';
+  source: string;
+  offsetMs: number;
+  from: string;
+  to: string;
+  fromMs: number;
+  toMs: number;
+  since: string;
 }
 
 /** Query of `GET /frames`: every given field must match. */
@@ -54,6 +73,7 @@ export async function listSources(
   config: PlantConfig,
   live: LiveState,
   now = Date.now(),
+  clock?: ClockBook,
 ): Promise<SourceView[]> {
   return Promise.all(
     config.sources.map(async (def) => {
@@ -72,6 +92,7 @@ export async function listSources(
             ? 'stale'
             : 'online';
       const epoch = rec?.epoch ?? null;
+      const est = clock?.get(def.id, true);
       return {
         id: def.id,
         kind: def.kind,
@@ -87,6 +108,20 @@ export async function listSources(
           ranges: gaps,
         },
         ...(hb ? { bufferDepth: hb.bufferDepth, clockOffsetMs: hb.clockOffsetMs, collector: hb.collector } : {}),
+        ...(hb?.oldestBufferedAt !== undefined ? { oldestBufferedAt: new Date(hb.oldestBufferedAt).toISOString() } : {}),
+        ...(est
+          ? {
+              clockOffsetMs: est.offsetMs,
+              clock: {
+                offsetMs: est.offsetMs,
+                driftPpm: est.driftPpm,
+                skewed: est.skewed,
+                since: est.since === null ? null : new Date(est.since).toISOString(),
+                points: est.points,
+              },
+            }
+          : {}),
+        duplicates: rec?.duplicates ?? 0,
         messages: rec?.messages ?? 0,
         samples: rec?.samples ?? 0,
         status,
@@ -99,7 +134,11 @@ export async function listSources(
  * Event frames matching the filter, each merged with the aggregates every source contributed: open ones from the
  * source records, final ones from `agg.*`. Sorted by start.
  */
-export async function listFrames(buckets: Buckets, filter: FrameFilter = {}): Promise<FrameView[]> {
+export async function listFrames(
+  buckets: Buckets,
+  filter: FrameFilter = {},
+  config?: PlantConfig,
+): Promise<FrameView[]> {
   const [frames, records, aggKeys] = await Promise.all([
     readAll<Frame>(buckets.frames, frameKeys.frames),
     readAll<SourceRecord>(buckets.ingest, '*'),
@@ -127,20 +166,54 @@ export async function listFrames(buckets: Buckets, filter: FrameFilter = {}): Pr
   );
   const recs = [...records.values()].map(normaliseRecord);
   matching.sort((a, b) => a.start - b.start || a.id.localeCompare(b.id));
-  return matching.map((f) => frameView(f, recs, finals.get(f.id) ?? []));
+  const feeds = config ? unitSources(config) : undefined;
+  return matching.map((f) => frameView(f, recs, finals.get(f.id) ?? [], feeds?.get(f.unit)));
 }
 
-function frameView(f: Frame, records: SourceRecord[], finals: FinalAggregate[]): FrameView {
+/** The sources that publish tags of each unit (or that the unit names). */
+export function unitSources(config: PlantConfig): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (unit: string, src: string) => (out.get(unit) ?? out.set(unit, new Set()).get(unit)!).add(src);
+  for (const u of config.units) add(u.id, u.source);
+  for (const t of config.tags) add(t.unit, t.source);
+  return out;
+}
+
+function frameView(f: Frame, records: SourceRecord[], finals: FinalAggregate[], feeds?: Set<string>): FrameView {
   const tags: Record<string, TagView> = {};
   const add = (stats: Record<string, TagStats>) => {
     for (const [tag, s] of Object.entries(stats)) tags[tag] = view(s, f.end);
   };
   let late = 0;
-  for (const a of finals) add(a.tags);
+  const messages: FrameView['messages'] = [];
+  const addMsgs = (src: string, msgs: Record<string, [number, number][]> | undefined) => {
+    for (const [epoch, seqs] of Object.entries(msgs ?? {})) messages.push({ src, epoch, seqs });
+  };
+  const annotations: FrameAnnotation[] = [];
+  for (const a of finals) {
+    add(a.tags);
+    addMsgs(a.src, a.msgs);
+  }
   for (const r of records) {
     const open = r.frames[f.id];
     if (open) add(open);
+    addMsgs(r.src, r.frameMsgs?.[f.id]);
     late += r.late[f.id] ?? 0;
+    if (feeds && !feeds.has(r.src)) continue;
+    for (const k of r.skews ?? []) {
+      if (k.to < f.start || (f.end !== undefined && k.from >= f.end)) continue;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      annotations.push({
+        kind: 'clock_skew',
+        source: r.src,
+        offsetMs: k.offsetMs,
+        from: iso(k.from),
+        to: iso(k.to),
+        fromMs: k.from,
+        toMs: k.to,
+        since: iso(k.since),
+      });
+    }
   }
   const { openedBy: _o, closedBy: _c, start, end, ...rest } = f;
   return {
@@ -150,7 +223,8 @@ function frameView(f: Frame, records: SourceRecord[], finals: FinalAggregate[]):
     ...(end !== undefined ? { end: new Date(end).toISOString(), endMs: end } : {}),
     tags,
     late,
-    annotations: [],
+    annotations,
+    messages,
   };
 }
 

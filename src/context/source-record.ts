@@ -46,6 +46,22 @@ export interface SourceRecord {
   frames: Record<string, Record<string, TagStats>>;
   /** Samples that arrived after a frame's aggregates of this source were final: frame id → count. */
   late: Record<string, number>;
+  /** Messages applied whose (src, epoch, seq) was applied before. */
+  duplicates?: number;
+  /** Which messages fed each open frame: frame id → epoch → seq ranges (lineage: frame → messages). */
+  frameMsgs?: Record<string, Record<string, Range[]>>;
+  /** Periods of source time whose samples arrived while the source's clock was flagged skewed (annotations). */
+  skews?: ClockSkew[];
+}
+
+/** Samples of source time [from, to] came while the edge clock was off by `offsetMs` (flagged at `since`). */
+export interface ClockSkew {
+  from: number;
+  to: number;
+  offsetMs: number;
+  since: number;
+  /** Still being extended by new messages. */
+  open?: boolean;
 }
 
 /** The KV key of a source record. */
@@ -55,7 +71,7 @@ export function recordKey(src: string): string {
 
 /** The record of a source nothing was applied from yet. */
 export function emptyRecord(src: string, streamCreated: string): SourceRecord {
-  const maps = { epochs: {}, tags: {}, frames: {}, late: {} };
+  const maps = { epochs: {}, tags: {}, frames: {}, late: {}, frameMsgs: {}, skews: [] };
   return { v: 1, src, streamCreated, lastStreamSeq: 0, messages: 0, samples: 0, ...maps };
 }
 
@@ -71,6 +87,8 @@ export function normaliseRecord(r: SourceRecord): SourceRecord {
   r.tags ??= {};
   r.frames ??= {};
   r.late ??= {};
+  r.frameMsgs ??= {};
+  r.skews ??= [];
   return r;
 }
 

@@ -22,6 +22,8 @@ export const TelemetrySchema = z.object({
   ctx: z.record(z.string(), z.string()).optional(),
   sent: z.number().finite(),
   hist: z.boolean().optional(),
+  /** Optional: the tag dictionary version the edge mapped the samples with (recorded in lineage). */
+  dict: z.string().max(200).optional(),
   samples: z.array(SampleSchema),
 });
 

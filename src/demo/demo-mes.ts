@@ -46,7 +46,7 @@ async function step(o: DemoMesOptions): Promise<void> {
   };
   const state = (id: string) => String(host.get('phase', id)?.snapshot.value);
   const send = (type: string, id: string, event: Record<string, unknown>) =>
-    host.send(type, id, { at: Date.now(), by: 'mes', ...event } as never, { timeoutMs: 5000 });
+    host.send(type, id, { at: Date.now(), by: 'mes', roles: ['mes'], ...event } as never, { timeoutMs: 5000 });
 
   if (value.availability === 'Available') {
     // Leftovers of the previous batch are reset before anything new starts.

@@ -15,6 +15,8 @@ export const CommandSchema = z.object({
   tag: z.string().min(1),
   value: z.union([z.string(), z.number(), z.boolean()]),
   by: z.string().min(1),
+  /** The issuer's roles, as the runtime authenticated them; the edge checks them against the allowlist rule. */
+  roles: z.array(z.string().max(100)).max(50).default([]),
   issuedAt: z.number(),
   expiresAt: z.number(),
   ref: z.string().optional(),
@@ -50,8 +52,9 @@ export interface CommandExecutorOptions {
 const STREAM = 'COMMANDS';
 
 /**
- * Executes guarded writes from `cmd.<src>`: only allowlisted (source, tag, value) before expiry (DESIGN.md principle
- * 10, 21 CFR 11.10(f) operational checks); every command gets an outcome on `cmdres.<src>` before it is acked.
+ * Executes guarded writes from `cmd.<src>`: only allowlisted (source, tag, value), by an issuer holding one of the
+ * rule's roles, before expiry, at most `maxPerMinute` per tag (DESIGN.md principle 10, 21 CFR 11.10(f) operational
+ * checks, 11.10(g) authority checks); every command gets an outcome on `cmdres.<src>` before it is acked.
  */
 export async function startCommandExecutor(o: CommandExecutorOptions): Promise<{ stop(): Promise<void> }> {
   const { js, jsm, src, log } = o;
@@ -71,6 +74,7 @@ export async function startCommandExecutor(o: CommandExecutorOptions): Promise<{
     await jsm.consumers.update(STREAM, durable, config);
   }
   const done = new Map<string, CommandResult>();
+  const recent = new Map<string, number[]>();
   let stopped = false;
   const halt = new AbortController();
   let stopConsume: (() => void) | undefined;
@@ -81,7 +85,7 @@ export async function startCommandExecutor(o: CommandExecutorOptions): Promise<{
         const messages = await consumer.consume({ max_messages: 10 });
         stopConsume = () => void messages.stop();
         if (stopped) messages.stop();
-        for await (const m of messages) await handle(m, o, done);
+        for await (const m of messages) await handle(m, o, done, recent);
       } catch (err) {
         if (!stopped) log.warn({ err: (err as Error).message }, 'command consumer failed: retrying');
       }
@@ -99,10 +103,10 @@ export async function startCommandExecutor(o: CommandExecutorOptions): Promise<{
   };
 }
 
-async function handle(m: JsMsg, o: CommandExecutorOptions, done: Map<string, CommandResult>): Promise<void> {
+async function handle(m: JsMsg, o: CommandExecutorOptions, done: Map<string, CommandResult>, recent: Map<string, number[]>): Promise<void> {
   let result: CommandResult;
   try {
-    result = await decide(m, o, done);
+    result = await decide(m, o, done, recent);
   } catch (err) {
     o.log.error({ err, seq: m.seq }, 'command handling failed');
     const id = `unknown:${m.seq}`;
@@ -123,7 +127,7 @@ async function handle(m: JsMsg, o: CommandExecutorOptions, done: Map<string, Com
   }
 }
 
-async function decide(m: JsMsg, o: CommandExecutorOptions, done: Map<string, CommandResult>): Promise<CommandResult> {
+async function decide(m: JsMsg, o: CommandExecutorOptions, done: Map<string, CommandResult>, recent: Map<string, number[]>): Promise<CommandResult> {
   const at = () => Date.now();
   let raw: unknown;
   try {
@@ -157,6 +161,12 @@ async function decide(m: JsMsg, o: CommandExecutorOptions, done: Map<string, Com
   if (!inValues && !inRange) return refuse('value_not_allowed', `${JSON.stringify(value)} is not allowed for ${tagName}`);
   if (typeof cmd.value !== tag.dataType) return refuse('type_mismatch', `${cmd.tag} takes a ${tag.dataType}`);
   if (at() > cmd.expiresAt) return refuse('expired', `expired at ${new Date(cmd.expiresAt).toISOString()}`);
+  if (!cmd.roles.some((r) => rule.roles.includes(r))) {
+    return refuse('role_not_allowed', `${cmd.by} (roles ${cmd.roles.join(', ') || 'none'}) may not write ${tagName}; allowed: ${rule.roles.join(', ')}`);
+  }
+  if (!admitWrite(recent, tagName, rule.maxPerMinute, at())) {
+    return refuse('rate_limited', `${tagName} was written ${rule.maxPerMinute} times in the last minute (the limit)`);
+  }
   const failure = await o.write(tag, cmd.value);
   if (failure) return { ...base, outcome: 'failed', reason: 'write_failed', detail: failure, at: at() };
   return { ...base, outcome: 'executed', at: at() };
@@ -178,4 +188,15 @@ async function refuseMalformed(
   }
   const [tag, value] = [r.tag ?? null, r.value ?? null];
   return { id, src: o.src, tag, value, outcome: 'refused', reason: 'malformed', detail, at: Date.now() };
+}
+
+/**
+ * A sliding one-minute window per tag: admits (and records) a write unless `limit` writes were admitted in the last
+ * 60 s. Refused attempts do not count, so a runaway caller cannot lock the tag out forever.
+ */
+export function admitWrite(recent: Map<string, number[]>, tag: string, limit: number, now: number): boolean {
+  const window = (recent.get(tag) ?? []).filter((t) => t > now - 60_000);
+  const ok = window.length < limit;
+  recent.set(tag, ok ? [...window, now] : window);
+  return ok;
 }

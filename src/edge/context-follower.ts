@@ -15,7 +15,7 @@ export class ContextFollower {
   readonly #current = new Map<string, { contextId: string; seq: number }>();
   #stopped = false;
   readonly #halt = new AbortController();
-  #stopConsume: (() => void) | undefined;
+  readonly #stoppers = new Set<() => void>();
   #loop: Promise<void> | undefined;
 
   private constructor(
@@ -34,7 +34,9 @@ export class ContextFollower {
         log.info({ unit, err: (err as Error).message }, 'no context for unit yet');
       }
     }
-    if (units.length > 0) f.#loop = f.#follow(js);
+    // One ordered consumer per unit, each with a single filter: the filter is then part of the JetStream API subject,
+    // which is what lets the broker limit an edge user to its own units' context (src/broker/credentials.ts).
+    if (units.length > 0) f.#loop = Promise.all(units.map((u) => f.#follow(js, u))).then(() => undefined);
     return f;
   }
 
@@ -48,20 +50,25 @@ export class ContextFollower {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#halt.abort();
-    this.#stopConsume?.();
+    for (const stopIt of this.#stoppers) stopIt();
     await this.#loop;
   }
 
-  async #follow(js: JetStreamClient): Promise<void> {
-    const filter_subjects = this.units.map((u) => subjects.context(u));
+  async #follow(js: JetStreamClient, unit: string): Promise<void> {
+    const filter_subjects = subjects.context(unit);
     while (!this.#stopped) {
       try {
         const deliver_policy = DeliverPolicy.LastPerSubject;
         const consumer = await js.consumers.get(STREAM, { filter_subjects, deliver_policy });
         const messages = await consumer.consume();
-        this.#stopConsume = () => void messages.stop();
+        const stopIt = () => void messages.stop();
+        this.#stoppers.add(stopIt);
         if (this.#stopped) messages.stop();
-        for await (const m of messages) this.#apply(m.subject, m.seq, m.data);
+        try {
+          for await (const m of messages) this.#apply(m.subject, m.seq, m.data);
+        } finally {
+          this.#stoppers.delete(stopIt);
+        }
       } catch (err) {
         if (!this.#stopped) this.log.warn({ err: (err as Error).message }, 'following CONTEXT failed: retrying');
       }

@@ -1,32 +1,36 @@
-import {
-  AttributeIds,
-  ClientSubscription,
-  DataType,
-  MessageSecurityMode,
-  OPCUAClient,
-  SecurityPolicy,
-  TimestampsToReturn,
-  Variant,
-  type ClientSession,
-  type DataValue,
-} from 'node-opcua';
+import { AttributeIds, DataType, OPCUAClient, Variant, type ClientSession, type OPCUACertificateManager } from 'node-opcua';
 import type { TagDef } from '../../config/plant.schema.ts';
+import { OpcuaSecurityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { pause } from './pause.ts';
+import { backfillGap, type OpcuaGap } from './opcua-history.ts';
+import type { OpcuaPosition } from './opcua-position.ts';
 import { routeOpcuaLogs } from './opcua-log.ts';
+import { monitorTags } from './opcua-monitor.ts';
+import { DEMO_APPS, ensureOwnCertificate, openCertificateStore, pkiDir } from './opcua-pki.ts';
+import { loadIdentity, opcuaSecurity, pickEndpoint, resolveSecurity, type OpcuaSecurity } from './opcua-security.ts';
+import { toSample, type Sample } from './opcua-status.ts';
+import { pause } from './pause.ts';
 
-/** One collected value with its source timestamp (CONTRACT.md §5.1). */
-export interface Sample {
-  tag: string;
-  v: number | boolean | string;
-  q: 'good' | 'uncertain' | 'bad';
-  ts: number;
+export type { Sample } from './opcua-status.ts';
+export type { OpcuaGap } from './opcua-history.ts';
+
+/** What the collector reports about its OPC UA link. */
+export interface OpcuaSourceInfo {
+  securityPolicy?: string;
+  securityMode?: string;
+  /** Sessions opened so far (1 after the first connection; each reconnection adds one). */
+  sessions: number;
+  monitored: number;
+  refused: number;
+  lastGap?: OpcuaGap;
+  lastError?: string;
 }
 
 /** The collector's view of its OPC UA server. */
 export interface OpcuaSource {
   status(): 'ok' | 'degraded' | 'down';
+  info(): OpcuaSourceInfo;
   /** Writes a value to a node; resolves to undefined on success or a reason code. */
   write(node: string, dataType: TagDef['dataType'], value: number | boolean | string): Promise<string | undefined>;
   stop(): Promise<void>;
@@ -41,87 +45,205 @@ export interface OpcuaSourceOptions {
   onSample(s: Sample): void;
   log: Logger;
   metrics: Metrics;
+  /** Security policy, mode and identity (default Basic256Sha256 + SignAndEncrypt, anonymous). */
+  security?: OpcuaSecurity;
+  /** State dir: identity secret files are resolved under it; the client store defaults to `<varDir>/pki/client`. */
+  varDir?: string;
+  /** The client's certificate store folder. */
+  pkiDir?: string;
+  /** Called once per reconnection with the window in which nothing was collected live. */
+  onGap?(gap: OpcuaGap): void;
+  /** Backfill gaps from the server's history (default true). */
+  backfill?: boolean;
+  /** Wait between connection attempts (default 1000 ms). */
+  retryDelayMs?: number;
+  /** Where an earlier run of the collector got to: the time since then is a gap, backfilled on the first session. */
+  resumeFrom?: OpcuaPosition;
 }
 
-/** OperationLimits.MaxMonitoredItemsPerCall (OPC 10000-5 §6.3.11). */
-const MAX_MONITORED_ITEMS_PER_CALL = 'ns=0;i=11714';
-const FALLBACK_ITEMS_PER_CALL = 1000;
+/** GetEndpoints on a discovery (None) channel, to say why no endpoint fits (IEC 62541-4 §5.4.4). */
+async function describeOffer(endpoint: string, security: OpcuaSecurity): Promise<string> {
+  const c = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+  try {
+    await c.connect(endpoint);
+    const chosen = pickEndpoint(await c.getEndpoints(), security);
+    return 'refused' in chosen ? chosen.refused : `no endpoint with ${security.policy}/${security.mode}`;
+  } catch {
+    return `no endpoint with ${security.policy}/${security.mode}`;
+  } finally {
+    await c.disconnect().catch(() => undefined);
+  }
+}
+
 const OPCUA_TYPE = { number: DataType.Double, boolean: DataType.Boolean, string: DataType.String } as const;
 
 /**
- * Connects to an OPC UA server (retrying forever in the background), and monitors every tag in one subscription,
- * created in chunks no larger than the server's MaxMonitoredItemsPerCall, with each item's status checked.
+ * Collects an OPC UA server: discovers its endpoints and uses only the configured security (IEC 62541-4 §5.4.4,
+ * IEC 62541-2 §6), authenticates with the configured identity, monitors every tag, and after any loss of the
+ * connection opens a new session, re-creates the subscription and every monitored item (not trusting the client
+ * library to restore them), reports the gap and backfills it from the server's history (IEC 62541-11).
  */
 export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
   routeOpcuaLogs();
   const { log, metrics, src } = o;
-  const client = OPCUAClient.create({
-    // Default application name: it matches node-opcua's default client certificate (own PKI comes with encryption).
-    endpointMustExist: false,
-    // Encryption comes with a later issue; None keeps this iteration certificate-free on the wire.
-    securityMode: MessageSecurityMode.None,
-    securityPolicy: SecurityPolicy.None,
-    keepSessionAlive: true,
-    requestedSessionTimeout: 60_000,
-    connectionStrategy: { initialDelay: 250, maxDelay: 5000, maxRetry: -1 },
-  });
+  const security = o.security ?? resolveSecurity({});
+  const info: OpcuaSourceInfo = { sessions: 0, monitored: 0, refused: 0 };
+  const lastGood = new Map<string, Sample['v']>();
+  const delivered = new Map<string, number>(Object.entries(o.resumeFrom?.last ?? {})); // per tag: latest source time delivered
+  // While a gap is being closed: per tag, the source times delivered up to the end of the gap, so that a value is
+  // delivered once whether the restored item or the history reports it first.
+  let window: { to: number; seen: Map<string, Set<number>>; before: Map<string, number> } | undefined;
   let session: ClientSession | undefined;
   let connected = false;
-  let badItems = 0;
   let stopping = false;
-  const lastGood = new Map<string, Sample['v']>();
-  client.on('connection_lost', () => {
-    connected = false;
-    log.warn({ endpoint: o.endpoint }, 'OPC UA connection lost');
-  });
-  client.on('connection_reestablished', () => {
-    connected = true;
-    log.info({ endpoint: o.endpoint }, 'OPC UA connection re-established');
-  });
-  client.on('backoff', (count, delay) => log.debug({ count, delay }, 'OPC UA connect retry'));
+  let downSince: number | undefined = o.resumeFrom?.at;
+  let client: OPCUAClient | undefined;
+  const halt = new AbortController();
+  const tags = o.tags.filter((t) => t.node);
 
-  const monitor = async (s: ClientSession) => {
-    const limit = await readItemsPerCall(s, log);
-    const subscription = await s.createSubscription2({
-      requestedPublishingInterval: Math.min(o.samplingIntervalMs, 500),
-      requestedLifetimeCount: 120,
-      requestedMaxKeepAliveCount: 10,
-      maxNotificationsPerPublish: 0,
-      publishingEnabled: true,
-      priority: 10,
-    });
-    subscription.on('internal_error', (err) => log.error({ err }, 'OPC UA subscription error'));
-    subscription.on('terminated', () => stopping || log.warn('OPC UA subscription terminated'));
-    const tags = o.tags.filter((t) => t.node);
-    for (let i = 0; i < tags.length; i += limit)
-      badItems += await monitorChunk(subscription, tags.slice(i, i + limit), o, lastGood);
-    metrics.set('phaseline_edge_bad_items', { src }, badItems, 'Monitored items the OPC UA server refused');
-    log.info({ items: tags.length, bad: badItems, perCall: limit }, 'OPC UA monitored items created');
+  const previous = new Map<string, Sample>();
+  const deliver = (s: Sample) => {
+    if (window && s.ts <= window.to) {
+      const seen = window.seen.get(s.tag) ?? new Set<number>();
+      window.seen.set(s.tag, seen);
+      // At or before the position reached before the gap: delivered then (a restored item re-sends its last value).
+      if (seen.has(s.ts) || s.ts <= (window.before.get(s.tag) ?? -Infinity)) {
+        metrics.inc('phaseline_edge_opcua_duplicates_total', { src }, 1, 'Samples both restored live and read from history, delivered once');
+        return;
+      }
+      seen.add(s.ts);
+    }
+    delivered.set(s.tag, Math.max(delivered.get(s.tag) ?? 0, s.ts));
+    previous.set(s.tag, s);
+    o.onSample(s);
+  };
+  const onValue = (tag: TagDef, dv: Parameters<typeof toSample>[1]) => {
+    const { sample, unsupported } = toSample(tag, dv, lastGood);
+    const p = previous.get(tag.tag);
+    // A re-created item first reports the current value: already delivered if its source timestamp has not moved.
+    if (p && p.ts === sample.ts && p.v === sample.v && p.q === sample.q) return;
+    if (unsupported) {
+      metrics.inc('phaseline_edge_unsupported_values_total', { src }, 1, 'Values of an unsupported OPC UA type');
+      log.warn({ tag: tag.tag, dataType: dv.value?.dataType }, 'unsupported value type: sample kept as bad');
+    }
+    deliver(sample);
   };
 
-  const halt = new AbortController();
-  const ready = (async () => {
-    while (!stopping) {
-      try {
-        await client.connect(o.endpoint);
-        session = await client.createSession();
-        connected = true;
-        log.info({ endpoint: o.endpoint }, 'OPC UA session open');
-        await monitor(session);
-        return;
-      } catch (err) {
-        if (stopping) return;
-        log.error({ err, endpoint: o.endpoint }, 'OPC UA source failed to start: retrying');
-        connected = false;
-        session = undefined;
-        await client.disconnect().catch(() => undefined);
-        await pause(2000, halt.signal);
-      }
+  const session1 = async (cm: OPCUACertificateManager, own: { certificateFile: string; privateKeyFile: string }) => {
+    await cm.reloadCertificates(); // an operator may have trusted the server's certificate meanwhile
+    const identity = await loadIdentity(security, o.varDir ?? '.');
+    const c = OPCUAClient.create({
+      applicationName: DEMO_APPS.client.applicationName,
+      applicationUri: DEMO_APPS.client.applicationUri,
+      clientCertificateManager: cm,
+      certificateFile: own.certificateFile,
+      privateKeyFile: own.privateKeyFile,
+      ...opcuaSecurity(security),
+      endpointMustExist: false,
+      keepSessionAlive: true,
+      requestedSessionTimeout: 60_000,
+      // This loop owns reconnection: a lost channel ends the session and everything is re-created.
+      connectionStrategy: { initialDelay: 100, maxDelay: 500, maxRetry: 0 },
+    });
+    client = c;
+    let end: (reason: string) => void = () => undefined;
+    const lost = new Promise<string>((resolve) => {
+      end = resolve;
+      c.on('connection_lost', () => resolve('connection lost'));
+      c.on('close', () => resolve('closed'));
+      c.on('connection_failed', () => resolve('connection failed'));
+    });
+    await c.connect(o.endpoint).catch(async (err: Error) => {
+      if (!/Cannot find an Endpoint/.test(err.message)) throw err;
+      // The server offers no endpoint with our policy and mode: name what it offers (discovery over None only).
+      throw new OpcuaSecurityError(`OPC UA server refused: ${await describeOffer(o.endpoint, security)}`, { endpoint: o.endpoint }, { cause: err });
+    });
+    const chosen = pickEndpoint(await c.getEndpoints(), security);
+    if ('refused' in chosen) throw new OpcuaSecurityError(`OPC UA server refused: ${chosen.refused}`, { endpoint: o.endpoint });
+    const s = await c.createSession(identity);
+    // A session or subscription the server ended while the channel stays up also means: re-create everything.
+    s.on('session_closed', () => end('session closed'));
+    s.on('keepalive_failure', () => end('session keep-alive failed'));
+    session = s;
+    info.sessions++;
+    info.securityPolicy = c.securityPolicy?.split('#')[1] ?? String(c.securityPolicy);
+    info.securityMode = security.mode;
+    const gapFrom = downSince;
+    // What was delivered before the gap, fixed before the new items report anything (the backfill starts there).
+    const before = new Map(delivered);
+    window = gapFrom !== undefined ? { to: Infinity, seen: new Map(), before } : undefined;
+    const m = await monitorTags(s, { src, tags, samplingIntervalMs: o.samplingIntervalMs, onValue, log, metrics });
+    m.subscription.on('terminated', () => end('subscription terminated'));
+    connected = true;
+    info.monitored = m.good;
+    info.refused = m.refused;
+    info.lastError = undefined;
+    metrics.set('phaseline_edge_bad_items', { src }, m.refused, 'Monitored items the OPC UA server refused');
+    log.info({ endpoint: o.endpoint, policy: security.policy, mode: security.mode, items: tags.length, refused: m.refused, perCall: m.perCall }, 'OPC UA session open, items monitored');
+    if (gapFrom !== undefined) await reportGap(s, gapFrom, before);
+    downSince = undefined;
+    return { lost };
+  };
+
+  const reportGap = async (s: ClientSession, from: number, last: Map<string, number>) => {
+    const to = Date.now();
+    const w = window!;
+    w.to = to;
+    for (const seen of w.seen.values()) for (const ts of seen) if (ts > to) seen.delete(ts);
+    const backfill = o.backfill === false ? [] : await backfillGap(s, tags, { from, to }, last, lastGood, log);
+    const gap: OpcuaGap = { from, to, backfilled: backfill.length };
+    info.lastGap = gap;
+    metrics.inc('phaseline_edge_opcua_gaps_total', { src }, 1, 'OPC UA collection gaps (connection lost, then restored)');
+    metrics.set('phaseline_edge_opcua_last_gap_ms', { src }, to - from, 'Length of the last OPC UA collection gap');
+    metrics.inc('phaseline_edge_opcua_backfilled_total', { src }, backfill.length, 'Samples recovered with HistoryRead');
+    log.warn({ src, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ms: to - from, backfilled: backfill.length }, 'opcua_gap: collection resumed');
+    let fed = 0;
+    for (const sample of backfill) {
+      const before = previous.get(sample.tag);
+      deliver(sample);
+      if (previous.get(sample.tag) !== before) fed++;
     }
-  })();
+    gap.backfilled = fed;
+    o.onGap?.(gap);
+  };
+
+  const ready = (async () => {
+    const stopped = new Promise<string>((r) => halt.signal.addEventListener('abort', () => r('stop'), { once: true }));
+    const cm = await openCertificateStore(o.pkiDir ?? pkiDir(o.varDir ?? '.', 'client'));
+    try {
+      const own = await ensureOwnCertificate(cm, DEMO_APPS.client);
+      while (!stopping) {
+        try {
+          const { lost } = await session1(cm, own);
+          const reason = await Promise.race([lost, stopped]);
+          if (!stopping) log.warn({ endpoint: o.endpoint, reason }, 'OPC UA connection lost: re-creating session, subscription and items');
+        } catch (err) {
+          if (stopping) break;
+          info.lastError = (err as Error).message;
+          log.error({ err: info.lastError, endpoint: o.endpoint }, 'OPC UA connection failed: retrying');
+        }
+        if (connected) downSince = Date.now();
+        connected = false;
+        await close();
+        if (!stopping) await pause(o.retryDelayMs ?? 1000, halt.signal);
+      }
+    } finally {
+      await cm.dispose().catch(() => undefined);
+    }
+  })().catch((err) => log.error({ err }, 'OPC UA source stopped on an error'));
+
+  async function close(): Promise<void> {
+    const s = session;
+    const c = client;
+    session = undefined;
+    client = undefined;
+    if (s) await s.close(true).catch((err) => log.debug({ err: String(err) }, 'session close'));
+    if (c) await c.disconnect().catch((err) => log.debug({ err: String(err) }, 'disconnect'));
+  }
 
   return {
-    status: () => (!connected || !session ? 'down' : badItems > 0 ? 'degraded' : 'ok'),
+    status: () => (!connected || !session ? 'down' : info.refused > 0 ? 'degraded' : 'ok'),
+    info: () => ({ ...info }),
     async write(node, dataType, value) {
       if (!session || !connected) return 'opcua_unavailable';
       try {
@@ -139,85 +261,9 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
     async stop() {
       stopping = true;
       halt.abort();
-      try {
-        if (session) await session.close(true);
-      } catch (err) {
-        log.debug({ err }, 'session close');
-      }
-      await client.disconnect();
+      connected = false;
+      await close();
       await ready;
     },
   };
-}
-
-async function readItemsPerCall(s: ClientSession, log: Logger): Promise<number> {
-  try {
-    const dv = await s.read({ nodeId: MAX_MONITORED_ITEMS_PER_CALL, attributeId: AttributeIds.Value });
-    const n = Number(dv.value.value);
-    if (dv.statusCode.isGood() && Number.isInteger(n) && n > 0) return n;
-  } catch (err) {
-    log.debug({ err }, 'MaxMonitoredItemsPerCall not readable');
-  }
-  return FALLBACK_ITEMS_PER_CALL;
-}
-
-/** Creates one chunk of monitored items; returns how many the server refused (each logged and counted). */
-async function monitorChunk(
-  sub: ClientSubscription,
-  tags: TagDef[],
-  o: OpcuaSourceOptions,
-  lastGood: Map<string, Sample['v']>,
-): Promise<number> {
-  const { log, metrics, src } = o;
-  const bad = (tag: string, reason: string) => {
-    log.error({ tag, reason }, 'monitored item refused');
-    metrics.inc('phaseline_edge_bad_items_total', { src, reason }, 1, 'Monitored items refused by the OPC UA server');
-  };
-  try {
-    const group = await sub.monitorItems(
-      tags.map((t) => ({ nodeId: t.node!, attributeId: AttributeIds.Value })),
-      { samplingInterval: Math.min(o.samplingIntervalMs, 250), queueSize: 100, discardOldest: true },
-      TimestampsToReturn.Both,
-    );
-    group.on('changed', (_item, dv, index) => {
-      const tag = tags[index];
-      if (tag) emit(tag, dv, o, lastGood);
-    });
-    let refused = 0;
-    group.monitoredItems.forEach((item, i) => {
-      if (item.statusCode.isGood()) return;
-      refused++;
-      bad(tags[i]!.tag, item.statusCode.name);
-    });
-    return refused;
-  } catch (err) {
-    log.error({ err, items: tags.length }, 'CreateMonitoredItems failed');
-    tags.forEach((t) => bad(t.tag, 'create_failed'));
-    return tags.length;
-  }
-}
-
-function emit(tag: TagDef, dv: DataValue, o: OpcuaSourceOptions, lastGood: Map<string, Sample['v']>): void {
-  const sev = dv.statusCode.value >>> 30;
-  let q: Sample['q'] = sev === 0 ? 'good' : sev === 1 ? 'uncertain' : 'bad';
-  const ts = (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime() ?? Date.now();
-  const raw: unknown = dv.value?.value;
-  let v: Sample['v'] | undefined =
-    typeof raw === 'number' || typeof raw === 'boolean' || typeof raw === 'string'
-      ? raw
-      : raw instanceof Date
-        ? raw.getTime()
-        : typeof raw === 'bigint'
-          ? Number(raw)
-          : undefined;
-  if (v === undefined) {
-    if (q !== 'bad') {
-      o.metrics.inc('phaseline_edge_unsupported_values_total', { src: o.src }, 1, 'Values of an unsupported OPC UA type');
-      o.log.warn({ tag: tag.tag, dataType: dv.value?.dataType }, 'unsupported value type: sample kept as bad');
-    }
-    // A bad value often carries no value at all: repeat the last good one (or the type default), flagged bad.
-    q = 'bad';
-    v = lastGood.get(tag.tag) ?? (tag.dataType === 'number' ? 0 : tag.dataType === 'boolean' ? false : '');
-  } else if (q === 'good') lastGood.set(tag.tag, v);
-  o.onSample({ tag: tag.tag, v, q, ts });
 }

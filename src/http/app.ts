@@ -40,6 +40,8 @@ export interface BuildAppOptions {
   audit: (entry: AuthAuditEntry) => void | Promise<void>;
   /** Reports the broker connection and anything else for `GET /health`. */
   health: () => HealthReport | Promise<HealthReport>;
+  /** PEM key and certificate: the API then answers HTTPS only (PHASELINE_TLS; IEC 62443-3-3 SR 4.1). */
+  https?: { key: string; cert: string };
 }
 
 /**
@@ -54,7 +56,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<PhaselineApp> {
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-  }).withTypeProvider<ZodTypeProvider>() as unknown as PhaselineApp;
+    ...(opts.https ? { https: opts.https } : {}),
+  } as Parameters<typeof Fastify>[0]).withTypeProvider<ZodTypeProvider>() as unknown as PhaselineApp;
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -8,7 +8,8 @@
  *      `idle()` (every sample attached to its event frames and committed), then a check of the frame aggregates;
  *  (b') backlog (extra): the same number stored first, then drained by a freshly started ingest alone — what
  *      src/context can do when it does not share the CPU with a publisher;
- *  (c) latency: a fixed 500 messages/s for 5 s, publish → committed in the ingest's source record (KV watch).
+ *  (c) latency: a fixed 500 messages/s for 5 s, publish → committed in the ingest's source record (KV watch);
+ *  (d, e) store-and-forward (test/bench/buffer.ts): disk buffer append rate, replay rate after a 1M-sample outage.
  * Prints machine info and figures, writes var/bench/latest.json and ends with `bench: product/raw <ratio>`.
  *
  * Size: BENCH_MESSAGES (env) or `--messages N` (default 20,000 messages × 100 samples per phase).
@@ -40,6 +41,7 @@ import { hasSeq } from '../../src/context/ranges.ts';
 import { decodeRecord, recordKey } from '../../src/context/source-record.ts';
 import { logger, setLogLevel } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
+import { benchBuffer } from './buffer.ts';
 import { guardServer } from './guard.ts';
 import { cpuBetween, cpuSnap, publishWindowed, quantile, workload, type PublishRun } from './workload.ts';
 
@@ -251,6 +253,9 @@ async function main(): Promise<number> {
   const check3 = await verify(buckets, sentSince(), seq * SAMPLES, seq);
   out(`verify:  after the latency run ${check3.ok ? 'ok' : 'WRONG'}: ${check3.summary}`);
 
+  // ---- (d, e) store-and-forward: buffer append rate, replay after a 1,000,000-sample outage (own nats-server) ----
+  const buffer = await benchBuffer({ bin, config, appendMessages: messages, out, log });
+
   const ok = check1.ok && check2.ok && check3.ok;
   const ratio = product.samplesPerSec / raw.samplesPerSec;
   const result = {
@@ -260,6 +265,7 @@ async function main(): Promise<number> {
     product,
     backlog,
     latency,
+    buffer,
     verify: { ok, tag: CHECK_TAG, afterProduct: check1.detail, afterBacklog: check2.detail, afterLatency: check3.detail },
     ratio: Math.round(ratio * 100) / 100,
     target: 0.25,

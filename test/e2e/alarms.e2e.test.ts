@@ -29,7 +29,7 @@ const metric = async (outcome: string) => {
 beforeAll(async () => {
   varDir = await mkdtemp(join(tmpdir(), 'phaseline-alarms-'));
   rt = await startPhaseline(varDir);
-  nc = await connectNats(rt.natsUrl, { name: 'alarm-edge' });
+  nc = await connectNats(rt.natsUrl, { name: 'alarm-edge', ...(await rt.natsUser('runtime')) });
   js = jetstream(nc);
 }, 90_000);
 afterAll(async () => {

@@ -97,6 +97,12 @@ describe('the demo plant (npm start)', () => {
     const verify = await rt.api('GET', '/api/v1/audit/verify', { token: qa });
     expect(verify.body).toMatchObject({ ok: true });
     expect(verify.body.checked).toBeGreaterThan(10);
+    // the demo MES's writes to the simulated PLC: requested by the phase, and what the edge did with them
+    const writes = await eventually(async () => {
+      const a = (await rt.api('GET', '/api/v1/audit?target=source:sim&limit=1000', { token: qa })).body;
+      return a.some((e: any) => e.action === 'plc.write.executed') ? a : undefined;
+    });
+    expect(writes.find((e: any) => e.action === 'plc.write.executed')).toMatchObject({ who: 'edge:sim', after: { by: 'mes', tag: expect.stringMatching(/^R101\./) } });
     const logins = (await rt.api('GET', '/api/v1/audit?target=user:qa', { token: qa })).body;
     expect(logins.some((e: any) => e.action === 'auth.login')).toBe(true);
     const openapi = await rt.api('GET', '/api/v1/openapi.json');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readEnv } from '../../config/env.ts';
 import { resolveNatsServer } from '../../src/broker/resolve.ts';
-import { startNatsServer, type NatsServerHandle } from '../../src/broker/server.ts';
+import { startNatsServer, type NatsServerHandle, type StartNatsOptions } from '../../src/broker/server.ts';
 import { logger } from '../../src/log.ts';
 
 declare module 'vitest' {
@@ -61,11 +61,14 @@ export interface TestNats {
   restart(): Promise<void>;
 }
 
-/** Starts a private nats-server (JetStream, `sync_interval: always`, port chosen by the server) in a temp dir. */
-export async function startTestNats(): Promise<TestNats> {
+/**
+ * Starts a private nats-server (JetStream, `sync_interval: always`, port chosen by the server) in a temp dir; without
+ * authentication and TLS unless the test opts in with `secure` (users with permissions, a certificate and key).
+ */
+export async function startTestNats(secure: Pick<StartNatsOptions, 'users' | 'tls'> = {}): Promise<TestNats> {
   const bin = await testNatsServerBin();
   const dir = await mkdtemp(join(testRoot(), 'phaseline-nats-'));
-  const base = { bin, storeDir: join(dir, 'store'), runDir: join(dir, 'run'), log };
+  const base = { bin, storeDir: join(dir, 'store'), runDir: join(dir, 'run'), log, ...secure };
   let server: NatsServerHandle = await startNatsServer(base);
   live.add(server.pid);
   const port = Number(new URL(server.url).port);

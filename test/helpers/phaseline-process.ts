@@ -15,6 +15,11 @@ export interface PhaselineProcess {
   /** SIGKILL, like a power cut of the runtime process (its nats-server child lives on and is adopted next start). */
   kill(): Promise<void>;
   token(username: string): Promise<string>;
+  /**
+   * Connection options of a user of the runtime's embedded broker (src/broker/credentials.ts): `runtime` has every
+   * right (a test that plays several edges or reads the runtime's streams), a source id gets that edge's permissions.
+   */
+  natsUser(who: 'runtime' | (string & {})): Promise<{ user: string; pass: string; inboxPrefix?: string }>;
   api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: T }>;
 }
 
@@ -75,6 +80,12 @@ export async function startPhaseline(varDir: string, env: Record<string, string>
     async kill() {
       proc.kill('SIGKILL');
       await exited;
+    },
+    async natsUser(who) {
+      const users = JSON.parse(await readFile(join(varDir, 'nats', 'users.json'), 'utf8')) as { user: string; password: string; role: string; source?: string }[];
+      const u = users.find((x) => (who === 'runtime' ? x.role === 'runtime' : x.source === who));
+      if (!u) throw new Error(`no NATS user ${who} in ${varDir}/nats/users.json`);
+      return { user: u.user, pass: u.password, ...(u.role === 'edge' ? { inboxPrefix: `_INBOX.edge.${u.user.slice('edge-'.length)}` } : {}) };
     },
     async token(username) {
       const creds = JSON.parse(await readFile(join(varDir, 'demo', 'credentials.json'), 'utf8')) as { username: string; password: string }[];

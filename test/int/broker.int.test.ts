@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../src/broker/connect.ts';
 import { isRunning } from '../../src/broker/process.ts';
 import { isSupportedNatsVersion, natsServerVersion, parseNatsVersion, resolveNatsServer } from '../../src/broker/resolve.ts';
-import { startNatsServer, type NatsServerHandle } from '../../src/broker/server.ts';
+import { startNatsServer, type NatsServerHandle, type StartNatsOptions } from '../../src/broker/server.ts';
 import { BrokerNotFoundError, BrokerStartError } from '../../src/errors.ts';
 import { logger } from '../../src/log.ts';
 import { REPO_VAR_DIR, startTestNats, testNatsServerBin } from '../helpers/nats.ts';
@@ -39,7 +39,7 @@ async function dirs(name: string) {
   return { bin, storeDir: join(dir, 'store'), runDir: join(dir, 'run'), log };
 }
 
-async function start(opts: Awaited<ReturnType<typeof dirs>>): Promise<NatsServerHandle> {
+async function start(opts: Awaited<ReturnType<typeof dirs>> & Pick<StartNatsOptions, 'users'>): Promise<NatsServerHandle> {
   const h = await startNatsServer(opts);
   handles.push(h);
   return h;
@@ -78,7 +78,7 @@ describe('startNatsServer', () => {
     expect(h.adopted).toBe(false);
     expect(h.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     const pidfile = JSON.parse(await readFile(join(opts.runDir, 'nats-server.pid'), 'utf8'));
-    expect(pidfile).toEqual({ pid: h.pid, url: h.url, storeDir: opts.storeDir, bin });
+    expect(pidfile).toEqual({ pid: h.pid, url: h.url, storeDir: opts.storeDir, bin, confHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const ports = JSON.parse(await readFile(join(opts.runDir, `nats-server_${h.pid}.ports`), 'utf8'));
     expect(ports.nats[0]).toBe(h.url);
     const conf = join(opts.runDir, 'nats-server.conf');
@@ -111,6 +111,18 @@ describe('startNatsServer', () => {
     expect(await serversOn(opts.runDir)).toEqual([first.pid]);
     await second.stop();
     expect(await serversOn(opts.runDir)).toEqual([]);
+  });
+
+  it('does not adopt a leftover server whose users or TLS differ: it is replaced by one with the new config', async () => {
+    const opts = await dirs('reconfigured');
+    const open = await startNatsServer(opts); // handle dropped, no users
+    const users = [{ user: 'u', password: 'p' }];
+    const secured = await start({ ...opts, users });
+    expect(secured.adopted).toBe(false);
+    expect(await isRunning(open.pid)).toBe(false);
+    expect(await serversOn(opts.runDir)).toEqual([secured.pid]);
+    await expect(connectNats(secured.url, { name: 'anon' })).rejects.toThrow(/auth/i);
+    expect(await start({ ...opts, users })).toMatchObject({ adopted: true, pid: secured.pid }); // same config: adopted
   });
 
   it('adopts the server of a parent that was SIGKILLed, and the server survived its parent', async () => {

@@ -45,7 +45,8 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
     const reported = automatic ? nextTransition(port, id) : undefined;
     try {
       const outcome = await command(port, 'phase', id, {
-        type: req.body.command.toUpperCase(), at: Date.now(), by: user.username, ...(req.body.reason ? { reason: req.body.reason } : {}),
+        type: req.body.command.toUpperCase(), at: Date.now(), by: user.username, roles: user.roles,
+        ...(req.body.reason ? { reason: req.body.reason } : {}),
       });
       if (reported && outcome.state === outcome.from) {
         const ok = await reported.wait(outcome.seq);

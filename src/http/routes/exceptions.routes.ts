@@ -1,0 +1,150 @@
+import { nuid } from '@nats-io/transport-node';
+import { z } from 'zod';
+import type { PlantConfig } from '../../../config/plant.schema.ts';
+import type { InputOutcome } from '../../../actors/envelope.ts';
+import { SIGNATURE_MEANINGS, type ExceptionInput, type SignatureInput } from '../../../machines/exception.machine.ts';
+import { PhaselineError, rejectionError } from '../../errors.ts';
+import type { PhaselineApp } from '../app.ts';
+import { requireUser, type AuthUser } from '../auth/guard.ts';
+import type { UserStore } from '../auth/users.ts';
+import { ErrorSchema } from '../error-handler.ts';
+import { command, viewOf, type ActorPort } from './actor-port.ts';
+
+const Params = z.object({ id: z.string().min(1).max(200) });
+const Exception = z.looseObject({ id: z.string(), kind: z.string(), status: z.string(), critical: z.boolean(), source: z.string(), openedAt: z.string() });
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
+const Text = z.string().trim().min(1).max(4000);
+const Meaning = z.enum(SIGNATURE_MEANINGS);
+const Signer = z.strictObject({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000), meaning: Meaning });
+
+export interface ExceptionRouteDeps {
+  port: ActorPort;
+  users: UserStore;
+  config: PlantConfig;
+  /** Failed signature attempts are audited like failed logins (21 CFR 11.300(d)). */
+  audit: (e: { at: number; who: string; action: string; target: string; reason?: string }) => Promise<void> | void;
+}
+
+/** Roles whose permissions include `permission` (from the plant's permission table). */
+export function rolesWith(config: PlantConfig, permission: string): string[] {
+  return Object.entries(config.security.roles).filter(([, ps]) => (ps as string[]).includes(permission)).map(([role]) => role);
+}
+
+/**
+ * MES exception (deviation) routes (CONTRACT.md §2; 21 CFR 11.50, 11.70, 11.200; Annex 11 §9, §14): list, raise,
+ * acknowledge, investigate, sign with re-entered credentials (two distinct signers when critical), close, addenda.
+ */
+export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): void {
+  const { port, users, config } = deps;
+  const view = (id: string) => viewOf(port, 'exception', id) as z.infer<typeof Exception>;
+  const send = (user: AuthUser, id: string, event: Record<string, unknown>) =>
+    command(port, 'exception', id, { ...event, type: String(event.type), at: Date.now(), by: user.username, roles: user.roles });
+
+  app.get('/api/v1/exceptions', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { querystring: z.strictObject({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }), response: { 200: z.array(Exception), ...errors } },
+  }, async (req) => {
+    const kind = port.host.kind('exception')!;
+    return port.host.list('exception')
+      .map((r) => kind.view(r.id, r.snapshot) as z.infer<typeof Exception>)
+      .filter((e) => (!req.query.batch || e.batchId === req.query.batch) && (!req.query.status || e.status.toLowerCase() === req.query.status.toLowerCase()))
+      .sort((a, b) => a.openedAt.localeCompare(b.openedAt));
+  });
+
+  app.get('/api/v1/exceptions/:id', {
+    onRequest: app.requirePermission('records.read'),
+    schema: { params: Params, response: { 200: Exception, ...errors } },
+  }, async (req) => view(req.params.id));
+
+  app.post('/api/v1/exceptions', {
+    onRequest: app.requirePermission('sign.performer'),
+    schema: {
+      body: z.strictObject({ critical: z.boolean().default(false), description: Text, batchId: z.string().max(200).optional(), phase: z.string().max(200).optional() }),
+      response: { 201: Exception, ...errors },
+    },
+  }, async (req, reply) => {
+    const user = requireUser(req);
+    const id = `EXC-M-${nuid.next()}`;
+    const input: ExceptionInput = {
+      id, kind: 'manual', critical: req.body.critical, source: `user:${user.username}`, openedAt: Date.now(), openedBy: user.username,
+      description: req.body.description, ...(req.body.batchId ? { batchId: req.body.batchId } : {}), ...(req.body.phase ? { phase: req.body.phase } : {}),
+      secondSignerRoles: rolesWith(config, 'sign.second'), closeRoles: rolesWith(config, 'exception.close.critical'),
+    };
+    const outcome = await port.host.send('exception', id, { type: 'CREATE', at: input.openedAt, by: user.username, input }, { timeoutMs: port.timeoutMs });
+    if (!outcome) throw new PhaselineError('ERR_ACTOR_TIMEOUT', `exception ${id} was not created within ${port.timeoutMs} ms; it stays queued`);
+    if (outcome.rejection) throw rejectionError(outcome.rejection);
+    reply.code(201);
+    return view(id);
+  });
+
+  app.post('/api/v1/exceptions/:id/acknowledge', {
+    onRequest: app.requirePermission('sign.performer'),
+    schema: { params: Params, body: z.strictObject({}).optional(), response: { 200: Exception, ...errors } },
+  }, async (req) => {
+    await send(requireUser(req), req.params.id, { type: 'ACKNOWLEDGE' });
+    return view(req.params.id);
+  });
+
+  app.post('/api/v1/exceptions/:id/investigate', {
+    onRequest: app.requirePermission('sign.performer'),
+    schema: { params: Params, body: z.strictObject({ cause: Text, action: Text }), response: { 200: Exception, ...errors } },
+  }, async (req) => {
+    await send(requireUser(req), req.params.id, { type: 'INVESTIGATE', ...req.body });
+    return view(req.params.id);
+  });
+
+  app.post('/api/v1/exceptions/:id/sign', {
+    onRequest: app.requirePermission('sign.performer'),
+    schema: {
+      params: Params,
+      body: z.strictObject({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000), meaning: Meaning, cause: Text.optional(), action: Text.optional(), second: Signer.optional() }),
+      response: { 200: Exception, ...errors },
+    },
+  }, async (req) => {
+    const user = requireUser(req);
+    const { id } = req.params;
+    const b = req.body;
+    view(id); // 404 before any credential check
+    // 21 CFR 11.200(a)(1): the first signature of a session is given by the session's own user, both components re-entered.
+    if (b.username !== user.username) throw new PhaselineError('ERR_AUTH_FORBIDDEN', 'the first signer must be the logged-in user', { username: b.username });
+    const signedAt = Date.now();
+    const signature = async (s: { username: string; password: string; meaning: SignatureInput['meaning'] }): Promise<SignatureInput> => {
+      const signer = await users.verify(s.username, s.password);
+      if (!signer) {
+        await deps.audit({ at: signedAt, who: s.username, action: 'signature.failed', target: `exception:${id}`, reason: 'invalid credentials' });
+        throw new PhaselineError('ERR_AUTH_INVALID_CREDENTIALS', 'invalid username or password');
+      }
+      return { username: signer.username, name: signer.displayName, meaning: s.meaning, signedAt, roles: signer.roles };
+    };
+    const signatures = [await signature(b), ...(b.second ? [await signature(b.second)] : [])];
+    if ((b.cause === undefined) !== (b.action === undefined)) {
+      throw new PhaselineError('ERR_HTTP_INVALID_REQUEST', 'cause and action are given together', { fields: ['cause', 'action'] });
+    }
+    if (b.cause !== undefined && b.action !== undefined) {
+      if (view(id).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' });
+      await send(user, id, { type: 'INVESTIGATE', cause: b.cause, action: b.action });
+    }
+    const outcome: InputOutcome = await send(user, id, { type: 'SIGN', signatures });
+    return (outcome.view ?? view(id)) as z.infer<typeof Exception>;
+  });
+
+  app.post('/api/v1/exceptions/:id/close', {
+    onRequest: app.authenticate,
+    schema: { params: Params, body: z.strictObject({ reason: z.string().max(2000).optional() }).optional(), response: { 200: Exception, ...errors } },
+  }, async (req) => {
+    const user = requireUser(req);
+    if (!user.permissions.includes('exception.close.critical') && !user.permissions.includes('sign.second')) {
+      throw new PhaselineError('ERR_AUTH_FORBIDDEN', 'closing an exception needs a reviewer role', { required: ['exception.close.critical', 'sign.second'] });
+    }
+    await send(user, req.params.id, { type: 'CLOSE', ...(req.body?.reason ? { reason: req.body.reason } : {}) });
+    return view(req.params.id);
+  });
+
+  app.post('/api/v1/exceptions/:id/addendum', {
+    onRequest: app.requirePermission('sign.performer'),
+    schema: { params: Params, body: z.strictObject({ text: Text }), response: { 200: Exception, ...errors } },
+  }, async (req) => {
+    await send(requireUser(req), req.params.id, { type: 'ADDENDUM', text: req.body.text });
+    return view(req.params.id);
+  });
+}
