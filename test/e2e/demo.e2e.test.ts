@@ -110,4 +110,14 @@ describe('the demo plant (npm start)', () => {
     const metrics = await rt.api('GET', '/metrics');
     expect(metrics.body).toMatch(/phaseline_ingest_samples_total\{source="sim"\} \d+/);
   });
+
+  it('changes the operating mode of a phase (ISA-88 §5.7.1) without changing its state, and refuses an unknown mode', async () => {
+    const op = await rt.token('operator');
+    const before = (await rt.api('GET', '/api/v1/phases/R201.HEAT', { token: op })).body;
+    const changed = await rt.api('POST', '/api/v1/phases/R201.HEAT/mode', { token: op, body: { mode: 'Semi-automatic', reason: 'commissioning' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ mode: 'Semi-automatic', state: before.state });
+    expect((await rt.api('POST', '/api/v1/phases/R201.HEAT/mode', { token: op, body: { mode: 'Turbo' } })).status).toBe(400);
+    expect((await rt.api('POST', '/api/v1/phases/R201.HEAT/mode', { token: await rt.token('qa'), body: { mode: 'Manual' } })).status).toBe(403);
+  });
 });

@@ -62,6 +62,22 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
     }
   });
 
+  app.post('/api/v1/phases/:id/mode', {
+    onRequest: app.requirePermission('phase.command'),
+    schema: {
+      params: Params,
+      body: z.strictObject({ mode: z.enum(['Automatic', 'Semi-automatic', 'Manual']), reason: z.string().max(2000).optional() }),
+      response: { 200: Phase, ...errors },
+    },
+  }, async (req) => {
+    // ISA-88.01 §5.7.1 procedural element modes; a mode change never changes the procedural state (audited).
+    const user = requireUser(req);
+    await command(port, 'phase', req.params.id, {
+      type: 'SET_MODE', at: Date.now(), by: user.username, mode: req.body.mode, ...(req.body.reason ? { reason: req.body.reason } : {}),
+    });
+    return viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>;
+  });
+
   app.post('/api/v1/phases/:id/complete', {
     onRequest: app.requirePermission('phase.command'),
     schema: {
