@@ -1,7 +1,9 @@
 /**
  * The standalone edge process: one OPC UA collector with its sequence store and store-and-forward disk buffer,
  * publishing one source to a given NATS (`node --import tsx src/edge/main.ts --endpoint opc.tcp://… [options]`, or
- * `phaseline edge …`). Prints one ready line on stdout; SIGTERM or SIGINT stops it cleanly (exit code 0).
+ * `phaseline edge …`). It collects into the buffer at once, whether NATS is reachable or not, and attaches the NATS
+ * side when the connection comes. Prints a ready line on stdout once collection runs (`nats=pending` if NATS has not
+ * been reached yet, then `phaseline-edge attached …` when it has); SIGTERM or SIGINT stops it cleanly (exit code 0).
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,7 +17,7 @@ import { edgeConnectOptions, loadEdgeCredentials, type EdgeCredentials } from '.
 import { ConfigError } from '../errors.ts';
 import { logger, setLogLevel } from '../log.ts';
 import { Metrics } from '../metrics.ts';
-import { startOpcuaCollector } from './opcua-collector.ts';
+import { openOpcuaCollector, type OpcuaCollector } from './opcua-collector.ts';
 import { routeOpcuaLogs } from './opcua-log.ts';
 import { pause } from './pause.ts';
 
@@ -63,21 +65,44 @@ export async function runEdge(argv: string[]): Promise<number> {
   const creds = values.creds ? (JSON.parse(readFileSync(resolve(values.creds), 'utf8')) as EdgeCredentials) : await loadEdgeCredentials(varDir, values.source);
   const caFile = values.ca ?? env.tlsFiles.caFile;
   const auth = { ...(creds ? edgeConnectOptions(creds) : {}), ...(caFile ? { ca: readFileSync(resolve(caFile), 'utf8') } : {}) };
-  const nc = await connectUntil(natsUrl, auth, signal.signal);
-  if (!nc) return 0;
-  const collector = await startOpcuaCollector({
-    nc, config, sourceId: values.source, endpoint: values.endpoint, varDir, metrics: new Metrics(), log,
+  // Collection does not wait for NATS: the local side writes ahead to the disk buffer from the start.
+  const collector = await openOpcuaCollector({
+    config, sourceId: values.source, endpoint: values.endpoint, varDir, metrics: new Metrics(), log,
     onDurable: truth ? (m) => appendFileSync(truth, JSON.stringify({ epoch: m.epoch, seq: m.seq, samples: m.samples }) + '\n') : undefined,
   });
-  process.stdout.write(`phaseline-edge ready src=${values.source} nats=${natsUrl} endpoint=${values.endpoint}\n`);
+  const src = values.source;
+  let nc: NatsConnection | undefined;
+  const attaching = (async () => {
+    nc = await connectUntil(natsUrl, auth, signal.signal);
+    if (nc) await attachUntil(collector, nc, signal.signal);
+    if (collector.attached) process.stdout.write(`phaseline-edge attached src=${src} nats=${natsUrl}\n`);
+  })();
+  process.stdout.write(`phaseline-edge ready src=${src} nats=pending endpoint=${values.endpoint}\n`);
   await new Promise<void>((r) => (signal.signal.aborted ? r() : signal.signal.addEventListener('abort', () => r())));
   log.info({ signal: ended }, 'edge stopping');
+  await attaching.catch(() => undefined);
   await collector.stop();
-  await nc.drain().catch(() => undefined);
+  await nc?.drain().catch(() => undefined);
   return 0;
 }
 
-/** Connects, retrying every second while NATS is unreachable (the buffer is what the edge is for; startup waits). */
+/** Attaches the collector's NATS side, retrying every second if NATS is lost again mid-way. */
+async function attachUntil(collector: OpcuaCollector, nc: NatsConnection, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; !signal.aborted && !collector.attached; attempt++) {
+    try {
+      await collector.attach(nc);
+    } catch (err) {
+      if (attempt === 1) log.warn({ err: (err as Error).message }, 'attaching to NATS failed: retrying');
+      await pause(1000, signal);
+    }
+  }
+}
+
+/**
+ * Connects, retrying every second while NATS is unreachable or refuses (the collector buffers meanwhile). Not nats.js
+ * `waitOnFirstConnect`: its `connect()` resolves only after the first connection and cannot be abandoned before,
+ * whereas SIGTERM must end this wait; once connected, the product's options reconnect forever.
+ */
 async function connectUntil(url: string, auth: Partial<ConnectNatsOptions>, signal: AbortSignal): Promise<NatsConnection | undefined> {
   for (let attempt = 1; !signal.aborted; attempt++) {
     try {

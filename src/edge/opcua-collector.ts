@@ -1,8 +1,6 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { PlantConfig } from '../../config/plant.schema.ts';
-import { encode } from '../../nats/codec.ts';
-import { subjects } from '../../nats/subjects.ts';
 import { logger, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { startCommandExecutor } from './command-executor.ts';
@@ -15,9 +13,8 @@ import { TelemetryPublisher, type SealedMessage } from './telemetry-publisher.ts
 import { openEdgeBuffer } from './buffer/open-edge-buffer.ts';
 import { OverflowFlag, startHeartbeat } from './heartbeat.ts';
 
-/** Options of {@link startOpcuaCollector}. */
+/** Options of {@link openOpcuaCollector}. */
 export interface OpcuaCollectorOptions {
-  nc: NatsConnection;
   config: PlantConfig;
   sourceId: string;
   /** `opc.tcp://…` of the OPC UA server (the simulator's `endpoint` in the demo). */
@@ -29,7 +26,7 @@ export interface OpcuaCollectorOptions {
   retryDelayMs?: number;
   /** Called when a lost OPC UA connection was restored: the window not collected live, and what history backfilled. */
   onGap?(gap: OpcuaGap): void;
-  /** Called once a telemetry message is durable in the store-and-forward buffer (tests keep a ground truth). */
+  /** Called once a telemetry message is durable in the store-and-forward buffer (tests keep a ground truth with it). */
   onDurable?(msg: SealedMessage): void;
   log?: Logger;
   metrics: Metrics;
@@ -39,29 +36,40 @@ export interface OpcuaCollectorOptions {
 export interface OpcuaCollector {
   /** The OPC UA link: negotiated security, sessions opened, monitored items, the last gap. */
   opcua(): OpcuaSourceInfo;
+  /**
+   * Brings up the NATS side on a connected `nc`: publishing (the buffered backlog first, `hist: true`), context
+   * stamping, guarded writes and heartbeats. Resumable: after a rejection (NATS lost mid-way) call it again.
+   */
+  attach(nc: NatsConnection): Promise<void>;
+  /** True once {@link OpcuaCollector.attach} has completed. */
+  readonly attached: boolean;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the OPC UA edge collector of one source: telemetry with durable `(epoch, seq)` and context stamps on
- * `tlm.<src>`, heartbeats on `hb.<src>`, and allowlisted guarded writes from `cmd.<src>` (CONTRACT.md §5.1–5.3).
+ * Opens the local side of the OPC UA edge collector of one source, which needs no NATS: the sequence store, the
+ * write-ahead disk buffer and the OPC UA subscription, with telemetry sealed (durable `(epoch, seq)`) into the buffer
+ * (CONTRACT.md §5.1 store-and-forward). Until {@link OpcuaCollector.attach} nothing is published: what is sealed
+ * meanwhile is backlog, replayed with `hist: true`, and carries no `ctx` stamp (the context is not known yet; the
+ * runtime binds samples to frames by source time, so the stamp is lineage, not assignment).
  */
-export async function startOpcuaCollector(o: OpcuaCollectorOptions): Promise<OpcuaCollector> {
-  const { nc, config, sourceId: src, metrics } = o;
+export async function openOpcuaCollector(o: OpcuaCollectorOptions): Promise<OpcuaCollector> {
+  const { config, sourceId: src, metrics } = o;
   const log = o.log ?? logger('edge.opcua-collector');
   const source = config.sources.find((s) => s.id === src);
   if (!source) throw new Error(`unknown source ${src}`);
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  let js: JetStreamClient | undefined;
+  let context: ContextFollower | undefined;
+  let commands: { stop(): Promise<void> } | undefined;
+  let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
   const store = await SequenceStore.open(o.varDir, src, log);
   const overflow = new OverflowFlag();
   const buffer = await openEdgeBuffer({ varDir: o.varDir, source, log, metrics, onOverflow: overflow.onOverflow });
   const units = config.units.filter((u) => u.source === src).map((u) => u.id);
-  const context = await ContextFollower.start(js, jsm, units, log);
   const position = new PositionFile(o.varDir, src, log);
   const resumeFrom = await position.load();
   const publisher = new TelemetryPublisher({
-    js,
+    js: () => js, // none yet: the publisher starts offline and only appends to the buffer
     src,
     store,
     buffer,
@@ -70,12 +78,11 @@ export async function startOpcuaCollector(o: OpcuaCollectorOptions): Promise<Opc
       o.onDurable?.(msg);
     },
     intervalMs: source.publishIntervalMs,
-    ctx: () => context.snapshot(),
+    ctx: () => context?.snapshot(),
     log,
     metrics,
   });
   const tags = config.tags.filter((t) => t.source === src && t.collect !== false && t.node);
-  let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
   const opcua = connectOpcuaSource({
     src,
     endpoint: o.endpoint,
@@ -95,41 +102,79 @@ export async function startOpcuaCollector(o: OpcuaCollectorOptions): Promise<Opc
     },
   });
   publisher.start();
-  void (async () => {
-    for await (const s of nc.status()) if (s.type === 'reconnect') publisher.nudge();
-  })().catch(() => undefined);
-  const commands = await startCommandExecutor({
-    js,
-    jsm,
-    config,
-    src,
-    write: (tag, value) => opcua.write(tag.node!, tag.dataType, value),
-    log,
-    metrics,
-  });
-
-  heartbeat = startHeartbeat({
-    nc, src, intervalMs: source.heartbeatIntervalMs, log, epoch: () => store.epoch, buffer: publisher,
-    // Extension of CONTRACT.md §5.2 (tolerant readers ignore it): the last OPC UA-side data gap, an annotation.
-    state: () => overflow.apply({ collector: opcua.status(), extra: opcua.info().lastGap ? { opcuaGap: opcua.info().lastGap } : {} }),
-  });
-  const { epoch, lastSeq } = store;
-  log.info({ src, endpoint: o.endpoint, epoch, lastSeq, tags: tags.length }, 'collector started');
+  log.info({ src, endpoint: o.endpoint, epoch: store.epoch, lastSeq: store.lastSeq, tags: tags.length }, 'collector started');
 
   let stopped = false;
+  let attached = false;
+  let attaching: Promise<void> = Promise.resolve();
+  const attachOnce = async (nc: NatsConnection): Promise<void> => {
+    if (stopped || attached) return;
+    const client = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    // Context first, so that what is sealed from now on is stamped; then publishing, which replays the backlog.
+    context ??= await ContextFollower.start(client, jsm, units, log);
+    if (stopped) return;
+    if (!js) {
+      js = client;
+      publisher.nudge();
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === 'reconnect') publisher.nudge();
+      })().catch(() => undefined);
+    }
+    commands ??= await startCommandExecutor({
+      js: client,
+      jsm,
+      config,
+      src,
+      write: (tag, value) => opcua.write(tag.node!, tag.dataType, value),
+      log,
+      metrics,
+    });
+    if (stopped) return;
+    heartbeat ??= startHeartbeat({
+      nc, src, intervalMs: source.heartbeatIntervalMs, log, epoch: () => store.epoch, buffer: publisher,
+      // Extension of CONTRACT.md §5.2 (tolerant readers ignore it): the last OPC UA-side data gap, an annotation.
+      state: () => overflow.apply({ collector: opcua.status(), extra: opcua.info().lastGap ? { opcuaGap: opcua.info().lastGap } : {} }),
+    });
+    attached = true;
+    log.info({ src, backlog: publisher.depth }, 'collector attached to NATS');
+  };
+
   return {
     opcua: () => opcua.info(),
+    attach: (nc) => (attaching = attaching.catch(() => undefined).then(() => attachOnce(nc))),
+    get attached() {
+      return attached;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      await attaching.catch(() => undefined); // what an attach in progress starts is stopped below
       heartbeat?.stop();
-      await commands.stop();
+      await commands?.stop();
       await opcua.stop();
       await publisher.stop();
       await position.close();
       await buffer.close();
-      await context.stop();
+      await context?.stop();
       log.info({ src, epoch: store.epoch, lastSeq: store.lastSeq }, 'collector stopped');
     },
   };
+}
+
+/**
+ * Starts the OPC UA edge collector of one source on a connected `nc` ({@link openOpcuaCollector}, then attached at
+ * once): telemetry with durable `(epoch, seq)` and context stamps on `tlm.<src>`, heartbeats on `hb.<src>`, and
+ * allowlisted guarded writes from `cmd.<src>` (CONTRACT.md §5.1–5.3).
+ */
+export async function startOpcuaCollector(o: OpcuaCollectorOptions & { nc: NatsConnection }): Promise<OpcuaCollector> {
+  const { nc, ...local } = o;
+  const collector = await openOpcuaCollector(local);
+  try {
+    await collector.attach(nc);
+  } catch (err) {
+    await collector.stop();
+    throw err;
+  }
+  return collector;
 }

@@ -83,6 +83,12 @@ export class TelemetryPublisher {
     this.#o = { ...defaults, ...rest, buffer: buffer ?? this.#memoryBuffer(o) };
     this.#js = typeof js === 'function' ? js : () => js;
     this.#liveFrom = this.#o.buffer.nextRid;
+    // Offline until a JetStream client exists (an edge that started while NATS was unreachable): as in an outage,
+    // everything sealed is backlog, replayed with `hist: true` once the client is there and nudge() is called.
+    if (!this.#js()) {
+      this.#healthy = false;
+      this.#liveFrom = Infinity;
+    }
   }
 
   #memoryBuffer(o: TelemetryPublisherOptions): MemoryBuffer {
@@ -112,7 +118,7 @@ export class TelemetryPublisher {
     if (this.#batch.length >= this.#o.maxSamples) void this.flush();
   }
 
-  /** Tells the publisher NATS is back (a reconnect): the next attempt is made at once instead of after the backoff. */
+  /** Tells the publisher NATS is back (a reconnect, or the first connection): the next attempt is made at once instead of after the backoff. */
   nudge(): void {
     this.#backoffMs = 250;
     // Publishes still waiting went to the server that went away: replay from the oldest unacknowledged at once.

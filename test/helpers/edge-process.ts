@@ -8,8 +8,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** A standalone edge (`src/edge/main.ts`) running as a child process. */
 export interface EdgeProcess {
   proc: ChildProcess;
-  /** Resolves at the ready line (after NATS became reachable). */
+  /** Resolves at the ready line: collecting into the disk buffer (NATS reachable or not). */
   ready: Promise<void>;
+  /** Resolves at the `phaseline-edge attached` line: the NATS side is up (publishing, context, commands). */
+  attached: Promise<void>;
   stderr(): string;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -32,18 +34,22 @@ export function startEdgeProcess(o: { natsUrl: string; endpoint: string; varDir:
     if (process.env.EDGE_LOG_LEVEL) process.stderr.write(d);
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('phaseline-edge ready')) resolve();
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  const line = (what: string) => {
+    const p = new Promise<void>((resolve, reject) => {
+      proc.stdout!.on('data', () => out.includes(`phaseline-edge ${what}`) && resolve());
+      void exited.then((code) => reject(new Error(`edge exited (${code}) before ${what}; stderr:\n${err}`)));
     });
-    void exited.then((code) => reject(new Error(`edge exited (${code}) before ready; stderr:\n${err}`)));
-  });
-  ready.catch(() => undefined);
+    p.catch(() => undefined);
+    return p;
+  };
+  const ready = line('ready');
+  const attached = line('attached');
   return {
     proc,
     ready,
+    attached,
     stderr: () => err,
     async stop() {
       proc.kill('SIGTERM');
