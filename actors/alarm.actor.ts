@@ -3,6 +3,9 @@ import { subjects } from '../nats/subjects.ts';
 import type { PersistedState } from './kind.ts';
 import { auditOf, machineKind } from './machine-kind.ts';
 
+/** How long an alarm request sent to the control system stays valid (an acknowledge is never executed late). */
+export const ALARM_REQUEST_EXPIRY_MS = 60_000;
+
 /** An alarm actor's input plus the control-system source its requests are written to. */
 export type AlarmActorInput = AlarmInput & { source: string };
 
@@ -18,8 +21,17 @@ export function alarmKind(actors: ReadonlyMap<string, AlarmActorInput>) {
     effects: {
       writeAlarmCommand: (p, info) => {
         const source = actors.get(info.id)?.source ?? 'unknown';
+        // A guarded write like any other (CONTRACT.md §5.3): the alarm is the tag, the request the value, with the
+        // issuer's roles and an expiry, so an edge executes it only if allowlisted and never late.
+        const at = info.event.at;
+        const payload = {
+          id: `alarm:${info.id}:${info.seq}`, kind: 'alarm', tag: info.id, value: String(p.command), by: String(p.by),
+          roles: Array.isArray(info.event.roles) ? (info.event.roles as unknown[]).map(String) : [],
+          issuedAt: at, expiresAt: at + ALARM_REQUEST_EXPIRY_MS, ref: `inbox:${info.seq}`,
+          ...(p.reason ? { reason: p.reason } : {}), ...(p.until !== undefined ? { until: p.until } : {}),
+        };
         return {
-          publish: [{ subject: subjects.command(source), payload: { kind: 'alarm', alarm: p.alarm, command: p.command, by: p.by, reason: p.reason, until: p.until, at: info.event.at, ref: `alarm:${info.id}:${info.seq}` } }],
+          publish: [{ subject: subjects.command(source), payload }],
           ...auditOf('alarm', `${String(p.command)}.requested`, info, p, String(p.by)),
         };
       },

@@ -185,6 +185,7 @@ export class ActorHost {
       this.#slots.set(key, { kind, record, revision: entry.revision });
       await this.#publish(record);
       m.ack();
+      this.#timers.sync(key, timersOf(record));
       return this.#reply(envelope, outcomeOf(this.#slots.get(key)!, m.seq));
     }
     this.#slots.set(key, { kind, record: applied.record, revision });

@@ -1,9 +1,8 @@
-import { chmod, writeFile } from 'node:fs/promises';
 import { readEnv } from '../config/env.ts';
 import { resolveNatsServer, natsServerVersion } from './broker/resolve.ts';
 import { isRunning } from './broker/process.ts';
 import { loadConfig } from '../config/load.ts';
-import { brokerUsers, ensureNatsCredentials, natsCredentialsDir, runtimeUser } from './broker/credentials.ts';
+import { brokerUsers, ensureNatsCredentials, natsCredentialsDir, runtimeUser, writeSecret } from './broker/credentials.ts';
 import { embeddedNatsDirs, productionNatsConfig, startNatsServer } from './broker/server.ts';
 import { embeddedSecurity } from './broker/security.ts';
 import { ensureTlsMaterial } from './broker/tls.ts';
@@ -84,7 +83,7 @@ async function printNatsConfig(args: string[]): Promise<number> {
   });
   const out = flag('--out');
   // A file of its own (0600: it holds passwords); stdout also carries whatever libraries print when they load.
-  if (out) await writeFile(out, text, { mode: 0o600 }).then(() => chmod(out, 0o600));
+  if (out) await writeSecret(out, text);
   else process.stdout.write(text);
   process.stderr.write(
     `phaseline: users of ${config.sources.length} edge source(s) and the runtime from ${natsCredentialsDir(env.varDir)}/users.json;

@@ -112,7 +112,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     const raiser = await startExceptionRaiser({
       js, jsm, host, log: logger('exceptions'), metrics,
       alarms: new Map(config.alarms.filter((a) => a.critical).map((a) => [a.id, {
-        id: a.id, unit: a.unit, description: a.description, source: config.units.find((u) => u.id === a.unit)!.source,
+        id: a.id, unit: a.unit, description: a.description,
       }])),
       secondSignerRoles: rolesWith(config, 'sign.second'), closeRoles: rolesWith(config, 'exception.close.critical'),
     });

@@ -56,7 +56,8 @@ const usersFile = (varDir: string) => join(natsCredentialsDir(varDir), 'users.js
 export const edgeCredentialsFile = (varDir: string, src: string): string =>
   join(natsCredentialsDir(varDir), `edge-${encodeId(src)}.json`);
 
-async function writeSecret(path: string, text: string): Promise<void> {
+/** Writes a secret file atomically at mode 0600 (temp file, then rename): never readable by others, even briefly. */
+export async function writeSecret(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, text, { mode: 0o600 });
   await chmod(tmp, 0o600);
@@ -121,12 +122,9 @@ export function runtimeUser(users: readonly NatsUser[]): NatsUser {
  * read only the context of its own units and its own commands. Reads go through JetStream, so the JetStream API
  * subjects are allowed only in the forms whose subject names the stream, consumer and filter:
  * - `$JS.API.INFO` — `jetstreamManager()` checks the account once;
- * - `$JS.API.STREAM.INFO.CONTEXT` — `js.consumers.get()` of an ordered consumer checks the stream first (it shows
- *   counts, never content);
- * - `$JS.API.DIRECT.GET.CONTEXT.ctx.<unit>` — the last context of a unit (the filter is part of the subject);
- * - `$JS.API.CONSUMER.CREATE.CONTEXT.*.ctx.<unit>` — an ordered consumer filtered to one own unit (the server checks
- *   that the filter in the request body equals the one in the subject), pulled with `CONSUMER.MSG.NEXT.CONTEXT.*`
- *   (ordered consumer names are random and cannot be listed: no `CONSUMER.LIST`/`NAMES`);
+ * - `$JS.API.DIRECT.GET.CONTEXT.ctx.<unit>` — the last context of a unit (the filter is part of the subject); updates
+ *   arrive on the core subscription `ctx.<unit>` (src/edge/context-follower.ts), so no consumer on CONTEXT is
+ *   allowed at all — a pull grant would match any consumer name, the runtime's own durables included;
  * - `CONSUMER.CREATE|INFO|MSG.NEXT` of the durable `edge-cmd-<src>` on COMMANDS filtered to `cmd.<src>`, and its acks
  *   `$JS.ACK.COMMANDS.edge-cmd-<src>.>`;
  * - replies only on `_INBOX.edge.<src>.>` (the connection's `inboxPrefix`), never `_INBOX.>`.
@@ -144,10 +142,7 @@ export function edgePermissions(src: string, units: readonly string[]): NatsPerm
       // dead letters of its own MQTT messages (Sparkplug collector): dlq.mqtt.<src>.<encoded topic>
       `${subjects.deadLetter(`mqtt.${encodeId(src)}`)}.>`,
       '$JS.API.INFO',
-      '$JS.API.STREAM.INFO.CONTEXT',
       ...units.map((u) => `$JS.API.DIRECT.GET.CONTEXT.${subjects.context(u)}`),
-      ...units.map((u) => `$JS.API.CONSUMER.CREATE.CONTEXT.*.${subjects.context(u)}`),
-      '$JS.API.CONSUMER.MSG.NEXT.CONTEXT.*',
       `$JS.API.CONSUMER.CREATE.COMMANDS.${durable}.${cmd}`,
       `$JS.API.CONSUMER.INFO.COMMANDS.${durable}`,
       `$JS.API.CONSUMER.MSG.NEXT.COMMANDS.${durable}`,

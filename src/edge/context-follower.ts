@@ -1,21 +1,23 @@
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { decode } from '../../nats/codec.ts';
 import { decodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
 import type { Logger } from '../log.ts';
-import { pause } from './pause.ts';
 
 const STREAM = 'CONTEXT';
 
 /**
- * Holds the latest MES context id per unit (CONTRACT.md §5.3 `ctx.<unit>`) for stamping telemetry: it reads the last
- * assertion of each unit at start (tolerating none), then follows the CONTEXT stream with an ordered consumer.
+ * Holds the latest MES context id per unit (CONTRACT.md §5.3 `ctx.<unit>`) for stamping telemetry: it subscribes to
+ * `ctx.<unit>` of each of its units (core NATS: the runtime's JetStream publish reaches core subscribers too), then
+ * reads the last stored assertion of each unit with a direct get (tolerating none), and reads it again after every
+ * reconnect, so an assertion made while the edge was away is picked up. No JetStream consumer is needed, so the
+ * broker can confine an edge user to exactly its units' subjects (src/broker/credentials.ts).
  */
 export class ContextFollower {
   readonly #current = new Map<string, { contextId: string; seq: number }>();
+  readonly #subs: { unsubscribe(): void }[] = [];
   #stopped = false;
-  readonly #halt = new AbortController();
-  readonly #stoppers = new Set<() => void>();
   #loop: Promise<void> | undefined;
 
   private constructor(
@@ -23,20 +25,22 @@ export class ContextFollower {
     private readonly log: Logger,
   ) {}
 
-  /** Reads the latest context of each unit and starts following updates. */
-  static async start(js: JetStreamClient, jsm: JetStreamManager, units: readonly string[], log: Logger) {
+  /** Subscribes to each unit's context, reads the latest stored one, and follows updates and reconnects. */
+  static async start(nc: NatsConnection, jsm: JetStreamManager, units: readonly string[], log: Logger) {
     const f = new ContextFollower(units, log);
     for (const unit of units) {
-      try {
-        const m = await jsm.direct.getMessage(STREAM, { last_by_subj: subjects.context(unit) });
-        if (m) f.#apply(m.subject, m.seq, m.data);
-      } catch (err) {
-        log.info({ unit, err: (err as Error).message }, 'no context for unit yet');
-      }
+      const sub = nc.subscribe(subjects.context(unit), {
+        callback: (err, m) => (err ? log.warn({ unit, err: err.message }, 'context subscription failed') : f.#apply(m.subject, undefined, m.data)),
+      });
+      f.#subs.push(sub);
     }
-    // One ordered consumer per unit, each with a single filter: the filter is then part of the JetStream API subject,
-    // which is what lets the broker limit an edge user to its own units' context (src/broker/credentials.ts).
-    if (units.length > 0) f.#loop = Promise.all(units.map((u) => f.#follow(js, u))).then(() => undefined);
+    await f.#readLatest(jsm);
+    f.#loop = (async () => {
+      for await (const s of nc.status()) {
+        if (f.#stopped) return;
+        if (s.type === 'reconnect') await f.#readLatest(jsm);
+      }
+    })().catch(() => undefined);
     return f;
   }
 
@@ -49,34 +53,22 @@ export class ContextFollower {
   /** Stops following. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#halt.abort();
-    for (const stopIt of this.#stoppers) stopIt();
-    await this.#loop;
+    for (const sub of this.#subs) sub.unsubscribe();
   }
 
-  async #follow(js: JetStreamClient, unit: string): Promise<void> {
-    const filter_subjects = subjects.context(unit);
-    while (!this.#stopped) {
+  async #readLatest(jsm: JetStreamManager): Promise<void> {
+    for (const unit of this.units) {
       try {
-        const deliver_policy = DeliverPolicy.LastPerSubject;
-        const consumer = await js.consumers.get(STREAM, { filter_subjects, deliver_policy });
-        const messages = await consumer.consume();
-        const stopIt = () => void messages.stop();
-        this.#stoppers.add(stopIt);
-        if (this.#stopped) messages.stop();
-        try {
-          for await (const m of messages) this.#apply(m.subject, m.seq, m.data);
-        } finally {
-          this.#stoppers.delete(stopIt);
-        }
+        const m = await jsm.direct.getMessage(STREAM, { last_by_subj: subjects.context(unit) });
+        if (m) this.#apply(m.subject, m.seq, m.data);
       } catch (err) {
-        if (!this.#stopped) this.log.warn({ err: (err as Error).message }, 'following CONTEXT failed: retrying');
+        this.log.info({ unit, err: (err as Error).message }, 'no context for unit yet');
       }
-      if (!this.#stopped) await pause(1000, this.#halt.signal);
     }
   }
 
-  #apply(subject: string, seq: number, data: Uint8Array): void {
+  /** `seq` is the stream sequence of a stored message (a direct get); a live message (core) is always the newest. */
+  #apply(subject: string, seq: number | undefined, data: Uint8Array): void {
     const unitFromSubject = decodeId(subject.slice('ctx.'.length));
     let payload: { unit?: unknown; contextId?: unknown };
     try {
@@ -92,8 +84,8 @@ export class ContextFollower {
       return;
     }
     const prev = this.#current.get(unit);
-    if (prev && prev.seq >= seq) return;
-    this.#current.set(unit, { contextId, seq });
+    if (seq !== undefined && prev && prev.seq >= seq) return;
+    this.#current.set(unit, { contextId, seq: seq ?? prev?.seq ?? 0 });
     this.log.info({ unit, contextId }, 'context for stamping updated');
   }
 }

@@ -112,7 +112,7 @@ export async function openOpcuaCollector(o: OpcuaCollectorOptions): Promise<Opcu
     const client = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     // Context first, so that what is sealed from now on is stamped; then publishing, which replays the backlog.
-    context ??= await ContextFollower.start(client, jsm, units, log);
+    context ??= await ContextFollower.start(nc, jsm, units, log);
     if (stopped) return;
     if (!js) {
       js = client;

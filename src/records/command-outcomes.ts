@@ -1,10 +1,22 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { AuditRequest } from '../../actors/envelope.ts';
 import type { LogPort, MetricsPort } from '../../actors/ports.ts';
+import { z } from 'zod';
 import { decode, encode } from '../../nats/codec.ts';
 import { consumeInOrder } from '../../nats/consumers.ts';
+import { deadLetter } from '../../nats/dlq.ts';
 import { decodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
+
+/** A `cmdres.<src>` message as the edge's command executor publishes it (src/edge/command-executor.ts). */
+const OutcomeSchema = z.looseObject({
+  id: z.string().min(1).max(300),
+  outcome: z.enum(['executed', 'refused', 'failed']),
+  at: z.number().finite(),
+  reason: z.string().max(200).optional(),
+  detail: z.string().max(4000).optional(),
+  ref: z.string().max(300).optional(),
+});
 
 /**
  * Puts every guarded-write outcome the edges report on `cmdres.<src>` into the audit trail (21 CFR 11.10(e): the
@@ -12,28 +24,37 @@ import { subjects } from '../../nats/subjects.ts';
  * edge's reason: not allowlisted, value, role, expired, rate limited, malformed) or failed. At least once from a
  * durable consumer, once in the trail by its message id.
  */
-export function startCommandOutcomes(o: { js: JetStreamClient; jsm: JetStreamManager; configVersion: string; log: LogPort; metrics: MetricsPort }): { stop(): Promise<void> } {
+export function startCommandOutcomes(o: {
+  js: JetStreamClient; jsm: JetStreamManager; configVersion: string; log: LogPort;
+  metrics: MetricsPort & { inc(name: string, labels: Record<string, string>, by: number, help: string): void };
+}): { stop(): Promise<void> } {
   return consumeInOrder(o.jsm, { stream: 'COMMANDS', durable: 'command-outcomes', filter: 'cmdres.>', maxAckPending: 64 }, async (m) => {
-    let r: Record<string, unknown>;
-    try {
-      r = decode(m.data) as Record<string, unknown>;
-    } catch {
-      r = { outcome: 'unreadable' };
-    }
     let src: string;
     try {
       src = decodeId(m.subject.slice('cmdres.'.length));
     } catch {
       src = m.subject;
     }
-    const outcome = typeof r.outcome === 'string' ? r.outcome : 'unreadable';
+    let parsed: z.infer<typeof OutcomeSchema>;
+    try {
+      const result = OutcomeSchema.safeParse(decode(m.data));
+      if (!result.success) throw new Error(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+      parsed = result.data;
+    } catch (err) {
+      // Not an outcome: dead-lettered with its reason and counted, never written into the audit trail as one.
+      const letter = { reason: 'malformed', detail: (err as Error).message, subject: m.subject, data: m.data, stream: 'COMMANDS', streamSeq: m.seq };
+      await deadLetter(o.js, o.metrics, letter, `dlq:COMMANDS:${m.seq}`);
+      return;
+    }
+    const r = parsed as Record<string, unknown>;
+    const outcome = parsed.outcome;
     const entry: AuditRequest = {
-      at: typeof r.at === 'number' ? r.at : Date.now(), who: `edge:${src}`, action: `plc.write.${outcome}`,
-      target: `source:${src}`, configVersion: o.configVersion, ref: typeof r.ref === 'string' ? r.ref : `cmdres:${m.seq}`,
-      ...(typeof r.reason === 'string' ? { reason: r.reason } : {}),
+      at: parsed.at, who: `edge:${src}`, action: `plc.write.${outcome}`,
+      target: `source:${src}`, configVersion: o.configVersion, ref: parsed.ref ?? `cmdres:${m.seq}`,
+      ...(parsed.reason ? { reason: parsed.reason } : {}),
       after: { id: r.id, tag: r.tag, value: r.value, by: r.by, detail: r.detail },
     };
-    await o.js.publish(subjects.auditInbox, encode(entry), { msgID: `cmdres:${src}:${String(r.id ?? m.seq)}` });
+    await o.js.publish(subjects.auditInbox, encode(entry), { msgID: `cmdres:${src}:${parsed.id}` });
     o.metrics.inc('phaseline_command_outcomes_total', { source: src, outcome }, 1, 'Guarded-write outcomes reported by edges');
   }, o.log);
 }

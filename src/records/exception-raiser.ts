@@ -11,7 +11,6 @@ import { subjects } from '../../nats/subjects.ts';
 export interface CriticalAlarm {
   id: string;
   unit: string;
-  source: string;
   description: string;
 }
 
@@ -59,7 +58,11 @@ export async function startExceptionRaiser(o: ExceptionRaiserOptions): Promise<{
     await o.js.publish(subjects.inbox('exception', id), encode(create), { msgID: `raise:${alarm.id}:${e.seq}` });
     o.metrics.inc('phaseline_exceptions_raised_total', { kind: 'alarm' }, 1, 'Exceptions raised by critical alarms');
     if (running) {
-      const hold: InputEnvelope = { event: { type: 'HOLD', at: e.at, by, reason: `critical alarm ${alarm.id}: exception ${id}` } };
+      // Stamped when issued (an automatic phase's PLC write expires relative to it), by the runtime's own role
+      // `system`, which the command allowlist must grant for a hold to reach the control system.
+      const hold: InputEnvelope = {
+        event: { type: 'HOLD', at: Date.now(), by, roles: ['system'], reason: `critical alarm ${alarm.id} active since ${new Date(e.at).toISOString()}: exception ${id}` },
+      };
       await o.js.publish(subjects.inbox('phase', running.id), encode(hold), { msgID: `hold:${alarm.id}:${e.seq}` });
     }
     o.log.warn({ alarm: alarm.id, exception: id, held: running?.id }, 'critical alarm: exception raised');

@@ -61,7 +61,9 @@ describe('alarms: mirrored from alm.<src>, requests sent to the control system (
     const ack = await rt.api('POST', `/api/v1/alarms/${ALARM}/ack`, { token: op, body: {} });
     expect(ack.status).toBe(200);
     expect(ack.body.state).toBe('Unacknowledged');
-    expect(await sent).toMatchObject({ kind: 'alarm', alarm: ALARM, command: 'ack', by: 'operator' });
+    const cmd = await sent;
+    expect(cmd).toMatchObject({ kind: 'alarm', tag: ALARM, value: 'ack', by: 'operator', roles: ['operator'] });
+    expect(cmd!.expiresAt).toBeGreaterThan(cmd!.issuedAt as number); // a guarded write: never executed late
 
     await report([{ alarm: ALARM, active: true, acked: true, ackedBy: 'operator', ts: Date.now() }]);
     await eventually(async () => (expect(await alarm(op)).toMatchObject({ state: 'Acknowledged', flags: { active: true, acked: true } }), true));

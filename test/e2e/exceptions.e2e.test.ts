@@ -74,15 +74,24 @@ describe('a critical alarm raises an exception that needs two signatures and hol
     expect(same).toMatchObject({ status: 422, body: { error: 'second_signer_required' } });
     const badSecond = await sign({ username: 'operator', password: passwords.operator, meaning: 'performed', second: { username: 'supervisor', password: 'nope', meaning: 'reviewed' } });
     expect(badSecond).toMatchObject({ status: 401, body: { error: 'invalid_credentials' } });
-    expect((await rt.api('GET', `/api/v1/exceptions/${excId}`, { token: op })).body.status).toBe('Investigated');
+    // a refused signing applied nothing: no acknowledgement, no investigation recorded under the user's name
+    expect((await rt.api('GET', `/api/v1/exceptions/${excId}`, { token: op })).body).toMatchObject({ status: 'Open' });
+    const engineerSecond = await sign({ username: 'operator', password: passwords.operator, meaning: 'performed', ...investigation, second: { username: 'engineer', password: passwords.engineer, meaning: 'reviewed' } });
+    expect(engineerSecond).toMatchObject({ status: 403, body: { error: 'second_signer_not_permitted' } });
+    expect((await rt.api('GET', `/api/v1/exceptions/${excId}`, { token: op })).body.status).toBe('Open');
   });
 
   it('signs with two distinct signers (printed name, time, meaning), then the phase may restart; closing needs a reviewer', async () => {
     const op = await rt.token('operator');
     const signed = await rt.api('POST', `/api/v1/exceptions/${excId}/sign`, {
-      token: op, body: { username: 'operator', password: passwords.operator, meaning: 'performed', second: { username: 'supervisor', password: passwords.supervisor, meaning: 'reviewed' } },
+      token: op, body: {
+        username: 'operator', password: passwords.operator, meaning: 'performed',
+        cause: 'TT01 reading drifted high', action: 'jacket cooling checked, TT01 recalibrated',
+        second: { username: 'supervisor', password: passwords.supervisor, meaning: 'reviewed' },
+      },
     });
     expect(signed.status).toBe(200);
+    expect(signed.body.investigation).toMatchObject({ by: 'operator', cause: 'TT01 reading drifted high' });
     expect(signed.body.status).toBe('Signed');
     expect(signed.body.signatures).toEqual([
       expect.objectContaining({ username: 'operator', printedName: 'Demo Operator', meaning: 'performed', signedAt: expect.any(Number) }),

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
@@ -126,11 +126,11 @@ describe('edge user permissions, enforced by the broker', () => {
     expect(await refused(nc.subscribe('ctx.R101'), 300)).toBeNull();
   });
 
-  it('lets edge sim read the context of its unit R101 (last value and updates) but not R201 through JetStream', async () => {
+  it('lets edge sim read the context of its unit R101 (last value and updates) but not R201, nor any CONTEXT consumer', async () => {
     await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-1' }));
     await rt.js.publish('ctx.R201', encode({ unit: 'R201', contextId: 'C-201-1' }));
-    const { js, jsm } = await edge('sim');
-    const own = await ContextFollower.start(js, jsm, ['R101'], log);
+    const { nc, js, jsm } = await edge('sim');
+    const own = await ContextFollower.start(nc, jsm, ['R101'], log);
     expect(own.snapshot()).toEqual({ R101: 'C-101-1' });
     await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-2' }));
     await eventually(() => own.snapshot()?.R101 === 'C-101-2', 10_000, 50);
@@ -140,16 +140,19 @@ describe('edge user permissions, enforced by the broker', () => {
     await expect(js.consumers.get('CONTEXT', { filter_subjects: 'ctx.R201' })).rejects.toThrow(/permission/i);
     await expect(js.consumers.get('CONTEXT', { filter_subjects: ['ctx.R101', 'ctx.R201'] })).rejects.toThrow(/permission/i);
     await expect(js.consumers.get('CONTEXT')).rejects.toThrow(/permission/i); // unfiltered
-    const foreign = await ContextFollower.start(js, jsm, ['R201'], log);
+    // a durable of the runtime (filter ctx.>): an edge must not pull from it, neither to read other units nor to starve it
+    await rt.jsm.consumers.add('CONTEXT', { durable_name: 'runtime-probe', filter_subject: 'ctx.>', ack_policy: AckPolicy.Explicit });
+    await expect(js.consumers.get('CONTEXT', 'runtime-probe').then((c) => c.next({ expires: 1000 }))).rejects.toThrow(/permission/i);
+    const foreign = await ContextFollower.start(nc, jsm, ['R201'], log);
     await new Promise((r) => setTimeout(r, 300));
     expect(foreign.snapshot()).toBeUndefined();
     await foreign.stop();
   });
 
-  it('lets edge line2 follow both of its units (one filtered consumer per unit)', async () => {
+  it('lets edge line2 follow both of its units', async () => {
     await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-1' }));
-    const { js, jsm } = await edge('line2');
-    const f = await ContextFollower.start(js, jsm, ['R201', 'PK301'], log);
+    const { nc, jsm } = await edge('line2');
+    const f = await ContextFollower.start(nc, jsm, ['R201', 'PK301'], log);
     expect(f.snapshot()).toEqual({ R201: 'C-201-1', PK301: 'C-301-1' });
     await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-2' }));
     await eventually(() => f.snapshot()?.PK301 === 'C-301-2', 10_000, 50);

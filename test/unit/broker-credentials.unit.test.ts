@@ -24,7 +24,10 @@ describe('edge permissions', () => {
     expect(conf[1]!.permissions!.subscribe).toEqual(['_INBOX.edge.sim.>', 'cmd.sim', 'ctx.R101']);
     const text = authorizationConf(conf);
     expect(text).toContain('{ user: "rt", password: "a" }');
-    expect(text).toContain('"$JS.API.CONSUMER.CREATE.CONTEXT.*.ctx.R101"');
+    expect(text).toContain('"$JS.API.DIRECT.GET.CONTEXT.ctx.R101"');
+    expect(text).toContain('"dlq.mqtt.sim.>"');
+    // no consumer on CONTEXT at all: a pull grant would match the runtime's own durables too
+    expect(text).not.toMatch(/CONSUMER\.[A-Z.]*CONTEXT/);
     expect(text).not.toContain('R201');
   });
 });

@@ -60,7 +60,7 @@ export async function startSparkplugCollector(o: SparkplugCollectorOptions): Pro
   const jsm = await jetstreamManager(nc);
   const store = await SequenceStore.open(o.varDir, src, log);
   const units = config.units.filter((u) => u.source === src).map((u) => u.id);
-  const context = await ContextFollower.start(js, jsm, units, log);
+  const context = await ContextFollower.start(nc, jsm, units, log);
   // Write-ahead to the source's disk buffer: nothing the host accepted is lost while NATS is away (store-and-forward).
   const overflow = new OverflowFlag();
   const buffer = await openEdgeBuffer({ varDir: o.varDir, source, log, metrics, onOverflow: overflow.onOverflow });

@@ -46,7 +46,7 @@ export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
       const user = requireUser(req);
       const b = req.body as { until?: string | number };
       const until = b.until === undefined ? {} : { until: typeof b.until === 'number' ? b.until : Date.parse(b.until) };
-      await command(port, 'alarm', req.params.id, { ...(req.body as object), ...until, type, at: Date.now(), by: user.username });
+      await command(port, 'alarm', req.params.id, { ...(req.body as object), ...until, type, at: Date.now(), by: user.username, roles: user.roles });
       return withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>;
     });
   request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }));

@@ -104,7 +104,11 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     const user = requireUser(req);
     const { id } = req.params;
     const b = req.body;
-    view(id); // 404 before any credential check
+    const current = view(id); // 404 before any credential check
+    if ((b.cause === undefined) !== (b.action === undefined)) {
+      throw new PhaselineError('ERR_HTTP_INVALID_REQUEST', 'cause and action are given together', { fields: ['cause', 'action'] });
+    }
+
     // 21 CFR 11.200(a)(1): the first signature of a session is given by the session's own user, both components re-entered.
     if (b.username !== user.username) throw new PhaselineError('ERR_AUTH_FORBIDDEN', 'the first signer must be the logged-in user', { username: b.username });
     const signedAt = Date.now();
@@ -117,8 +121,14 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
       return { username: signer.username, name: signer.displayName, meaning: s.meaning, signedAt, roles: signer.roles };
     };
     const signatures = [await signature(b), ...(b.second ? [await signature(b.second)] : [])];
-    if ((b.cause === undefined) !== (b.action === undefined)) {
-      throw new PhaselineError('ERR_HTTP_INVALID_REQUEST', 'cause and action are given together', { fields: ['cause', 'action'] });
+    // Refused before anything is applied, so a signing that cannot succeed leaves no investigation behind; the
+    // machine checks the same again (21 CFR 11.50, 11.200: two distinct signers for a critical exception).
+    if (current.critical && (!b.second || b.second.username === b.username)) {
+      throw rejectionError({ code: 'second_signer_required', message: 'a critical exception needs a second signature by another person' });
+    }
+    const second = signatures[1];
+    if (current.critical && second && !second.roles.some((r) => rolesWith(config, 'sign.second').includes(r))) {
+      throw rejectionError({ code: 'second_signer_not_permitted', message: `${second.username} may not give the second signature` });
     }
     if (b.cause !== undefined && b.action !== undefined) {
       if (view(id).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' });
