@@ -66,9 +66,7 @@ export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq:
     subject: `evt.${kind.type}.${token(record)}`,
     payload: { actor: id, type: kind.type, from: '', to: state, event: 'CREATE', at: event.at, by: event.by, seq },
   });
-  const effects: Effect[] = [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
-    (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${kind.type}.${id}:${seq}:${n}` }),
-  );
+  const effects = outbox(kind.type, id, seq, publishes, audits);
   return {
     record: { ...record, lastSeq: seq, outbox: effects },
     outcome: { actor: id, seq, accepted: true, state, from: '', view: kind.view(id, after) },
@@ -127,9 +125,7 @@ export function applyInput(
     });
     audits.push(stamp({ who, action: `${kind.type}.transition`, target, before: { state: from }, after: { state: to, event: event.type } }));
   }
-  const effects: Effect[] = [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
-    (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${kind.type}.${record.id}:${seq}:${n}` }),
-  );
+  const effects = outbox(kind.type, record.id, seq, publishes, audits);
   return {
     record: { ...record, snapshot: after, lastSeq: seq, outbox: effects },
     outcome: {
@@ -146,4 +142,14 @@ function isRequest(event: ActorEvent): boolean {
 
 function token(record: ActorRecord): string {
   return encodeId(record.id);
+}
+
+/**
+ * The outbox of one applied input: publishes first, then audit requests to the single writer, each with the
+ * deterministic message id `<type>.<id>:<seq>:<n>`, so a republish after a crash is deduplicated (DESIGN.md principle 3).
+ */
+function outbox(type: string, id: string, seq: number, publishes: { subject: string; payload: unknown }[], audits: AuditRequest[]): Effect[] {
+  return [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
+    (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${type}.${id}:${seq}:${n}` }),
+  );
 }
