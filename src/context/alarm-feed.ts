@@ -49,6 +49,7 @@ export interface AlarmFeedOptions {
  * events are dead-lettered with their reason and counted; the rest of the message still applies.
  */
 export async function startAlarmFeed(o: AlarmFeedOptions): Promise<{ stop(): Promise<void> }> {
+  const sources = new Set([...o.alarms.values()].map((a) => a.source));
   const count = (outcome: string, n = 1) => o.metrics.inc('phaseline_alarm_events_total', { outcome }, n, 'Alarm events from the control system by outcome');
   const reject = (m: JsMsg, reason: string, detail: string) => {
     count(reason);
@@ -73,8 +74,7 @@ export async function startAlarmFeed(o: AlarmFeedOptions): Promise<{ stop(): Pro
       subjectSrc = undefined;
     }
     if (subjectSrc !== msg.src) return reject(m, 'source_mismatch', `payload src ${JSON.stringify(msg.src)} on subject ${m.subject}`);
-    const known = [...o.alarms.values()].some((a) => a.source === msg.src);
-    if (!known) return reject(m, 'unknown_source', `no alarms are configured for source ${msg.src}`);
+    if (!sources.has(msg.src)) return reject(m, 'unknown_source', `no alarms are configured for source ${msg.src}`);
     await Promise.all(msg.events.map(async (e, n) => {
       const alarm = o.alarms.get(e.alarm);
       if (!alarm) return reject(m, 'unknown_alarm', `event ${n}: no alarm ${e.alarm}`);

@@ -17,7 +17,7 @@ const STREAM = 'CONTEXT';
 export class ContextFollower {
   readonly #current = new Map<string, { contextId: string; seq: number }>();
   readonly #subs: { unsubscribe(): void }[] = [];
-  #stopped = false;
+  #endStatus: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
   private constructor(
@@ -35,11 +35,11 @@ export class ContextFollower {
       f.#subs.push(sub);
     }
     await f.#readLatest(jsm);
+    // nats.js answers a QueuedIterator: stop() ends the loop and removes the listener from the connection.
+    const status = nc.status() as AsyncIterable<{ type: string }> & { stop?(): void };
+    f.#endStatus = () => status.stop?.();
     f.#loop = (async () => {
-      for await (const s of nc.status()) {
-        if (f.#stopped) return;
-        if (s.type === 'reconnect') await f.#readLatest(jsm);
-      }
+      for await (const s of status) if (s.type === 'reconnect') await f.#readLatest(jsm);
     })().catch(() => undefined);
     return f;
   }
@@ -52,8 +52,9 @@ export class ContextFollower {
 
   /** Stops following. */
   async stop(): Promise<void> {
-    this.#stopped = true;
     for (const sub of this.#subs) sub.unsubscribe();
+    this.#endStatus?.(); // ends the reconnect loop now, not when the connection closes
+    await this.#loop;
   }
 
   async #readLatest(jsm: JetStreamManager): Promise<void> {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childControls } from './child.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -51,14 +52,7 @@ export function startEdgeProcess(o: { natsUrl: string; endpoint: string; varDir:
     ready,
     attached,
     stderr: () => err,
-    async stop() {
-      proc.kill('SIGTERM');
-      return exited;
-    },
-    async kill() {
-      proc.kill('SIGKILL');
-      await exited;
-    },
+    ...childControls(proc, exited),
   };
 }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childControls } from './child.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -73,14 +74,7 @@ export async function startPhaseline(varDir: string, env: Record<string, string>
     proc,
     stdout: () => out,
     api,
-    async stop() {
-      proc.kill('SIGTERM');
-      return exited;
-    },
-    async kill() {
-      proc.kill('SIGKILL');
-      await exited;
-    },
+    ...childControls(proc, exited),
     async natsUser(who) {
       const users = JSON.parse(await readFile(join(varDir, 'nats', 'users.json'), 'utf8')) as { user: string; password: string; role: string; source?: string }[];
       const u = users.find((x) => (who === 'runtime' ? x.role === 'runtime' : x.source === who));

@@ -1,22 +1,21 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
-import { initialTransition, transition } from 'xstate';
+import { pureMachine, type PlainAction } from '../helpers/pure-machine.ts';
+import { initialTransition } from 'xstate';
 import { alarmFlags, alarmMachine, alarmStateName } from '../../machines/alarm.machine.ts';
 import type { AlarmEvent, AlarmInput } from '../../machines/alarm.machine.ts';
 import { ISA18_ACKNOWLEDGEABLE, ISA18_PATHS, ISA18_TRANSITIONS } from '../model/requirements/isa18-alarm.ts';
 import type { Isa18Event, Isa18State, Isa18Transition } from '../model/requirements/isa18-alarm.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof alarmMachine>>[0];
-type Action = { type: string; params: Record<string, unknown> };
+const pure = pureMachine<Snapshot, AlarmEvent, unknown>(alarmMachine);
+type Action = PlainAction;
 
 const HOUR = 3_600_000;
 const INPUT: AlarmInput = { id: 'R201.TT01.HI', unit: 'R201', priority: 'high', critical: true };
 
 const create = (latching = false): Snapshot => initialTransition(alarmMachine, { ...INPUT, latching })[0];
 
-const send = (snapshot: Snapshot, event: AlarmEvent): { next: Snapshot; actions: Action[] } => {
-  const [next, actions] = transition(alarmMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: AlarmEvent) => pure.send(snapshot, event);
 
 const stateOf = (snapshot: Snapshot): string => alarmStateName(snapshot.value).name;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
+import { pureMachine, type PlainAction } from '../helpers/pure-machine.ts';
 import { expectEveryNodeTraced, itEveryRequirementRow } from '../helpers/requirements.ts';
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import {
   ACK_DEADLINE_TIMER, CONTEXT_HANDSHAKE_MACHINE_VERSION, CONTEXT_HANDSHAKE_STATES, contextHandshakeMachine, mintContextId,
 } from '../../machines/context-handshake.machine.ts';
@@ -10,19 +11,14 @@ import type { ContextHandshakeStateName, ContextHandshakeTransition } from '../m
 import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof contextHandshakeMachine>>[0];
-type Action = { type: string; params: Record<string, unknown> };
+const pure = pureMachine<Snapshot, ContextHandshakeEvent, ContextHandshakeInput>(contextHandshakeMachine);
+type Action = PlainAction;
 
 const INPUT: ContextHandshakeInput = { unit: 'R201', ackTimeoutMs: 30_000, sources: ['line2'] };
 
-const create = (input: Partial<ContextHandshakeInput> = {}): { snapshot: Snapshot; actions: Action[] } => {
-  const [snapshot, actions] = initialTransition(contextHandshakeMachine, { ...INPUT, ...input });
-  return { snapshot, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const create = (input: Partial<ContextHandshakeInput> = {}) => pure.create({ ...INPUT, ...input });
 
-const send = (snapshot: Snapshot, event: ContextHandshakeEvent): { next: Snapshot; actions: Action[] } => {
-  const [next, actions] = transition(contextHandshakeMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: ContextHandshakeEvent) => pure.send(snapshot, event);
 
 const assertion = (seq: number, at: number, extra: Partial<Extract<ContextHandshakeEvent, { type: 'ASSERT_CONTEXT' }>> = {}): ContextHandshakeEvent =>
   ({ type: 'ASSERT_CONTEXT', at, by: 'mes', seq, batchId: 'B1', specVersion: 'MR-7', unitProcedure: 'UP1', operation: 'HEAT', ...extra });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
+import { pureMachine, type PlainAction } from '../helpers/pure-machine.ts';
 import { expectEveryNodeTraced, itEveryRequirementRow } from '../helpers/requirements.ts';
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import {
   EDGE_LINK_MACHINE_VERSION, EDGE_LINK_STATES, HEARTBEAT_TIMER, edgeLinkMachine, mergeRange, subtractRange,
 } from '../../machines/edge-link.machine.ts';
@@ -10,19 +11,14 @@ import type { EdgeLinkStateName, EdgeLinkTransition } from '../model/requirement
 import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof edgeLinkMachine>>[0];
-type Action = { type: string; params: Record<string, unknown> };
+const pure = pureMachine<Snapshot, EdgeLinkEvent, EdgeLinkInput>(edgeLinkMachine);
+type Action = PlainAction;
 
 const INPUT: EdgeLinkInput = { source: 'line2', staleAfterMs: 15_000 };
 
-const create = (): { snapshot: Snapshot; actions: Action[] } => {
-  const [snapshot, actions] = initialTransition(edgeLinkMachine, INPUT);
-  return { snapshot, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const create = () => pure.create(INPUT);
 
-const send = (snapshot: Snapshot, event: EdgeLinkEvent): { next: Snapshot; actions: Action[] } => {
-  const [next, actions] = transition(edgeLinkMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: EdgeLinkEvent) => pure.send(snapshot, event);
 
 const heartbeat = (at: number, extra: Partial<Extract<EdgeLinkEvent, { type: 'HEARTBEAT' }>> = {}): EdgeLinkEvent =>
   ({ type: 'HEARTBEAT', at, by: 'edge:line2', sent: at - 40, epoch: 'e1', bufferDepth: 0, collector: 'ok', ...extra });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
+import { pureMachine, type PlainAction } from '../helpers/pure-machine.ts';
 import { expectEveryNodeTraced, itEveryRequirementRow } from '../helpers/requirements.ts';
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import { EXCEPTION_MACHINE_VERSION, EXCEPTION_STATES, exceptionMachine } from '../../machines/exception.machine.ts';
 import type { ExceptionEvent, ExceptionInput, SignatureInput } from '../../machines/exception.machine.ts';
 import { EXCEPTION_REQUIREMENTS } from '../model/requirements/exception.ts';
@@ -8,7 +9,8 @@ import type { ExceptionGiven, ExceptionStateName, ExceptionTransition } from '..
 import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof exceptionMachine>>[0];
-type Action = { type: string; params: Record<string, unknown> };
+const pure = pureMachine<Snapshot, ExceptionEvent, ExceptionInput>(exceptionMachine);
+type Action = PlainAction;
 
 const INPUT: ExceptionInput = {
   id: 'EXC-7', kind: 'alarm', critical: false, source: 'alm.line2', batchId: 'B1', phase: 'R201.HEAT',
@@ -16,15 +18,9 @@ const INPUT: ExceptionInput = {
   secondSignerRoles: ['supervisor', 'qa'], closeRoles: ['qa'],
 };
 
-const create = (input: Partial<ExceptionInput> = {}): { snapshot: Snapshot; actions: Action[] } => {
-  const [snapshot, actions] = initialTransition(exceptionMachine, { ...INPUT, ...input });
-  return { snapshot, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const create = (input: Partial<ExceptionInput> = {}) => pure.create({ ...INPUT, ...input });
 
-const send = (snapshot: Snapshot, event: ExceptionEvent): { next: Snapshot; actions: Action[] } => {
-  const [next, actions] = transition(exceptionMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: ExceptionEvent) => pure.send(snapshot, event);
 
 const sig = (username: string, meaning: SignatureInput['meaning'], signedAt: number, roles: string[], name?: string): SignatureInput =>
   ({ username, meaning, signedAt, roles, ...(name ? { name } : {}) });

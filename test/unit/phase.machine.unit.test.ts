@@ -1,5 +1,6 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
-import { initialTransition, transition } from 'xstate';
+import { pureMachine } from '../helpers/pure-machine.ts';
+import { initialTransition } from 'xstate';
 import { allowedCommands, phaseMachine } from '../../machines/phase.machine.ts';
 import type { PhaseEvent, PhaseInput } from '../../machines/phase.machine.ts';
 import {
@@ -11,6 +12,7 @@ type State = Isa88State;
 type Command = Isa88Command;
 type Column = Isa88Column;
 type Snapshot = ReturnType<typeof initialTransition<typeof phaseMachine>>[0];
+const pure = pureMachine<Snapshot, PhaseEvent, unknown>(phaseMachine);
 
 const STATES = ISA88_STATES;
 const COMMANDS = ISA88_COMMANDS;
@@ -28,10 +30,7 @@ let clock = 1_000;
 const eventFor = (column: Column): PhaseEvent =>
   column === 'SC' ? { type: 'STATE_COMPLETE', at: ++clock, by: 'op1' } : { type: column, at: ++clock, by: 'op1' };
 
-const send = (snapshot: Snapshot, event: PhaseEvent) => {
-  const [next, actions] = transition(phaseMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: PhaseEvent) => pure.send(snapshot, event);
 
 const start = (input: PhaseInput = MANUAL, ready = true): Snapshot => {
   const [snapshot] = initialTransition(phaseMachine, input);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '../helpers/bdd.ts';
+import { pureMachine, type PlainAction } from '../helpers/pure-machine.ts';
 import { expectEveryNodeTraced, expectRejected } from '../helpers/requirements.ts';
-import { initialTransition, transition, type AnyStateNode } from 'xstate';
+import { initialTransition } from 'xstate';
 import { UNIT_MACHINE_VERSION, migrateUnitSnapshot, unitMachine } from '../../machines/unit.machine.ts';
 import type { UnitContext, UnitEvent, UnitInput } from '../../machines/unit.machine.ts';
 import { unitEvent, unitStateName } from '../model/adapters/unit.ts';
@@ -9,7 +10,8 @@ import type { UnitEventName, UnitGiven, UnitStateName, UnitTransition } from '..
 import { expectRestoresIdentically } from '../helpers/machine-restore.ts';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof unitMachine>>[0];
-type Action = { type: string; params: Record<string, unknown> };
+const pure = pureMachine<Snapshot, UnitEvent, unknown>(unitMachine);
+type Action = PlainAction;
 
 const HOUR = 3_600_000;
 const T0 = 1_000;
@@ -20,10 +22,7 @@ const AT = 10_000;
 
 const create = (input: Partial<UnitInput> = {}): Snapshot => initialTransition(unitMachine, { ...INPUT, ...input })[0];
 
-const send = (snapshot: Snapshot, event: UnitEvent): { next: Snapshot; actions: Action[] } => {
-  const [next, actions] = transition(unitMachine, snapshot, event);
-  return { next, actions: actions.map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
-};
+const send = (snapshot: Snapshot, event: UnitEvent) => pure.send(snapshot, event);
 
 type Step = [UnitEventName, UnitGiven?];
 
