@@ -49,6 +49,7 @@ export function initialRecord(kind: ActorKind, id: string, input: unknown, strea
  */
 export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq: number, stream: string, streamCreated: string, configVersion: string): Applied {
   const [snap, actions] = initialTransition(kind.machine, event.input as never);
+  if (snap.status === 'error') throw new Error(`machine ${kind.type} cannot start from this input: ${String(snap.error)}`);
   const record = initialRecord(kind, id, event.input, stream, streamCreated);
   const after: PersistedState = { value: snap.value, context: snap.context as Record<string, unknown> };
   const info = { id, seq, event, before: after, after };

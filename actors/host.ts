@@ -173,7 +173,15 @@ export class ActorHost {
   /** A `CREATE` input for an actor of a creatable kind that does not exist yet: persist, publish, acknowledge. */
   async #create(kind: ActorKind, id: string, m: JsMsg, envelope: InputEnvelope): Promise<void> {
     const key = slotKey(kind.type, id);
-    const applied = createActor(kind, id, envelope.event, m.seq, INBOX, this.#streamCreated, this.#o.configVersion);
+    let applied;
+    try {
+      applied = createActor(kind, id, envelope.event, m.seq, INBOX, this.#streamCreated, this.#o.configVersion);
+    } catch (err) {
+      // An input the machine cannot start from: refused with its reason, never a poison message for the shard.
+      await this.#o.deadLetter({ reason: 'invalid', detail: String(err), subject: m.subject, data: m.data, stream: INBOX, streamSeq: m.seq });
+      m.ack();
+      return this.#reply(envelope, { actor: id, seq: m.seq, accepted: false, state: '', from: '', rejection: { code: 'invalid_request', message: String(err) } });
+    }
     let revision: number;
     try {
       revision = await this.#o.kv.create(key, encode(applied.record));

@@ -332,6 +332,10 @@ describe('actor host', () => {
       const again = await send(host, 'exception', 'EXC-T1', { type: 'CREATE', input: { ...input, critical: false } });
       expect(again?.rejection?.code).toBe('already_exists');
       expect((host.get('exception', 'EXC-T1')!.snapshot.context as any).critical).toBe(true);
+      // an input the machine cannot start from is refused and dead-lettered; the shard goes on
+      const broken = await send(host, 'exception', 'EXC-T2', { type: 'CREATE', input: { id: 'EXC-T2', secondSignerRoles: 3 } });
+      expect(broken?.rejection?.code).toBe('invalid_request');
+      expect(host.get('exception', 'EXC-T2')).toBeUndefined();
       const ack = await send(host, 'exception', 'EXC-T1', { type: 'ACKNOWLEDGE' });
       expect(ack?.state).toBe('Acknowledged');
       // a kind that is not creatable: a CREATE for an unknown id is dead-lettered, nothing is created
