@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { machineNames } from '../../src/diagrams/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { chromiumTool, describeWithTools } from '../helpers/tools.ts';
 import { startTestNats, type TestNats } from '../helpers/nats.ts';
 import { exceptionAdapter } from '../model/adapters/exception.ts';
 import { check, type ModelResult } from '../model/harness/check.ts';
@@ -17,33 +18,33 @@ let server: TestNats;
 let browser: Browser;
 let dir: string;
 
-beforeAll(async () => {
-  server = await startTestNats();
-  browser = await launchChromium();
-  dir = await mkdtemp(join(tmpdir(), 'phaseline-oq-'));
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+describeWithTools('OQ report in a real browser', [chromiumTool()], () => {
+  beforeAll(async () => {
+    server = await startTestNats();
+    browser = await launchChromium();
+    dir = await mkdtemp(join(tmpdir(), 'phaseline-oq-'));
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
-/** One real model run (the exception machine on the real host), the others absent: the report must say so. */
-async function report(): Promise<{ file: string; result: ModelResult }> {
-  const nc = await connect({ servers: server.url });
-  try {
-    const p = plan(exceptionAdapter);
-    const result = check(exceptionAdapter, p, await runOnHost(exceptionAdapter, p, nc), `node ${process.version}`);
-    const { html } = await buildReport(new Map([['exception', result]]), [], runInfo('test'));
-    const file = join(dir, 'report.html');
-    await writeFile(file, html);
-    return { file, result };
-  } finally {
-    await nc.close();
+  /** One real model run (the exception machine on the real host), the others absent: the report must say so. */
+  async function report(): Promise<{ file: string; result: ModelResult }> {
+    const nc = await connect({ servers: server.url });
+    try {
+      const p = plan(exceptionAdapter);
+      const result = check(exceptionAdapter, p, await runOnHost(exceptionAdapter, p, nc), `node ${process.version}`);
+      const { html } = await buildReport(new Map([['exception', result]]), [], runInfo('test'));
+      const file = join(dir, 'report.html');
+      await writeFile(file, html);
+      return { file, result };
+    } finally {
+      await nc.close();
+    }
   }
-}
 
-describe('OQ report in a real browser', () => {
   it('shows every machine\'s diagram, the run identification, the coverage and the traceability matrix', async () => {
     const { file, result } = await report();
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
