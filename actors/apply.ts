@@ -1,4 +1,5 @@
 import { initialTransition, transition, type AnyStateMachine } from 'xstate';
+import { AppliedIds, type AppliedIdsState } from '../nats/applied-ids.ts';
 import { encodeId } from '../nats/ids.ts';
 import type { ActorEvent, AuditRequest, InputOutcome } from './envelope.ts';
 import type { ActorKind, Effect, PersistedState } from './kind.ts';
@@ -10,11 +11,17 @@ export interface ActorRecord {
   snapshot: PersistedState;
   machineVersion: number;
   stream: string;
-  /** Creation time of the INBOX stream incarnation that `lastSeq` refers to. */
-  streamCreated: string;
+  /** The INBOX incarnation (nats/stream-identity.ts) that `lastSeq` refers to. */
+  incarnation?: string;
+  /** Written before incarnations existed (the stream's reported creation time): read only to upgrade the record. */
+  streamCreated?: string;
   lastSeq: number;
-  /** Effects of the last applied input: published after the write, and again on rehydrate. */
+  /** Effects of the last applied input: published after the write, and again on rehydrate unless marked published. */
   outbox: Effect[];
+  /** True once every effect of `outbox` is known to be on its stream. */
+  outboxPublished?: boolean;
+  /** Message ids of applied inputs (outbox ids of other actors, feeds): a republished input is applied once. */
+  seen?: AppliedIdsState;
   quarantined?: { reason: string; at: number };
 }
 
@@ -29,7 +36,7 @@ export function restore(machine: AnyStateMachine, state: PersistedState) {
 }
 
 /** The record of a genuinely new actor (first start): the machine's initial state, nothing applied yet. */
-export function initialRecord(kind: ActorKind, id: string, input: unknown, stream: string, streamCreated: string): ActorRecord {
+export function initialRecord(kind: ActorKind, id: string, input: unknown, stream: string, incarnation: string): ActorRecord {
   const [snap] = initialTransition(kind.machine, input as never);
   return {
     type: kind.type,
@@ -37,7 +44,7 @@ export function initialRecord(kind: ActorKind, id: string, input: unknown, strea
     snapshot: { value: snap.value, context: snap.context as Record<string, unknown> },
     machineVersion: kind.version,
     stream,
-    streamCreated,
+    incarnation,
     lastSeq: 0,
     outbox: [],
   };
@@ -47,10 +54,10 @@ export function initialRecord(kind: ActorKind, id: string, input: unknown, strea
  * Creates an actor at run time from a `CREATE` input: the machine's initial state, with the effects of its entry
  * actions in the outbox (e.g. an exception telling its phase it is open), an `evt.*` creation event and an audit entry.
  */
-export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq: number, stream: string, streamCreated: string, configVersion: string): Applied {
+export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq: number, stream: string, incarnation: string, configVersion: string): Applied {
   const [snap, actions] = initialTransition(kind.machine, event.input as never);
   if (snap.status === 'error') throw new Error(`machine ${kind.type} cannot start from this input: ${String(snap.error)}`);
-  const record = initialRecord(kind, id, event.input, stream, streamCreated);
+  const record = initialRecord(kind, id, event.input, stream, incarnation);
   const after: PersistedState = { value: snap.value, context: snap.context as Record<string, unknown> };
   const info = { id, seq, event, before: after, after };
   const publishes: { subject: string; payload: unknown }[] = [];
@@ -84,6 +91,7 @@ export function applyInput(
   event: ActorEvent,
   seq: number,
   configVersion: string,
+  msgId?: string,
 ): Applied {
   const before = record.snapshot;
   const [next, actions] = transition(kind.machine, restore(kind.machine, before), event as never);
@@ -127,13 +135,26 @@ export function applyInput(
     audits.push(stamp({ who, action: `${kind.type}.transition`, target, before: { state: from }, after: { state: to, event: event.type } }));
   }
   const effects = outbox(kind.type, record.id, seq, publishes, audits);
+  const { outboxPublished: _published, ...rest } = record;
   return {
-    record: { ...record, snapshot: after, lastSeq: seq, outbox: effects },
+    record: { ...rest, snapshot: after, lastSeq: seq, outbox: effects, ...(msgId ? { seen: remember(record.seen, msgId) } : {}) },
     outcome: {
       actor: record.id, seq, accepted: !rejection, state: to, from, rejection,
       view: { ...kind.view(record.id, after), ...reply },
     },
   };
+}
+
+/** The applied-id memory after applying `msgId`. */
+function remember(seen: AppliedIdsState | undefined, msgId: string): AppliedIdsState {
+  const ids = new AppliedIds(seen);
+  ids.add(msgId);
+  return ids.toJSON();
+}
+
+/** True when an input with this message id was applied to the actor already (a republished outbox, a replay). */
+export function alreadyApplied(record: ActorRecord, msgId: string | undefined): boolean {
+  return !!msgId && !!record.seen && new AppliedIds(record.seen).has(msgId);
 }
 
 /** Inputs a person or system asked for (audited as requests); control-system reports and timers are audited by their transitions. */

@@ -4,8 +4,9 @@ import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { decode, encode } from '../nats/codec.ts';
 import { resetAtAckFloor } from '../nats/consumers.ts';
 import { decodeId, encodeId } from '../nats/ids.ts';
-import { subjects } from '../nats/subjects.ts';
-import { applyInput, createActor, initialRecord, type ActorRecord } from './apply.ts';
+import { judgePosition, streamIdentity, type StreamIdentity } from '../nats/stream-identity.ts';
+import { MSG_ID, subjects } from '../nats/subjects.ts';
+import { alreadyApplied, applyInput, createActor, initialRecord, type ActorRecord } from './apply.ts';
 import type { ActorEvent, InputEnvelope, InputOutcome } from './envelope.ts';
 import type { ActorKind } from './kind.ts';
 import { Lease } from './lease.ts';
@@ -27,6 +28,8 @@ export interface ActorHostOptions {
   instance: { owner: string; host: string; pid: number; alive: (pid: number) => boolean };
   leaseTtlMs?: number;
   batch?: number;
+  /** The wall clock, for quarantine and migration stamps (inputs carry their own `at`). */
+  now?: () => number;
 }
 
 interface Slot {
@@ -49,7 +52,9 @@ export class ActorHost {
   readonly #leases: Lease[] = [];
   readonly #loops: Promise<void>[] = [];
   readonly #abort = new AbortController();
-  #streamCreated = '';
+  #inbox: StreamIdentity = { stream: INBOX, incarnation: '', lastSeq: 0 };
+  /** Records that took the INBOX identity on this start, by kind (an upgrade: audited once). */
+  readonly #adopted = new Map<string, number>();
   #consumers = new Map<string, { stop(): void }>();
 
   constructor(options: ActorHostOptions) {
@@ -60,7 +65,7 @@ export class ActorHost {
   /** Takes the shard leases, rehydrates every actor (republishing pending outboxes) and starts applying inputs. */
   async start(): Promise<void> {
     const { jsm, kinds } = this.#o;
-    this.#streamCreated = (await jsm.streams.info(INBOX)).created;
+    this.#inbox = await streamIdentity(jsm, INBOX);
     for (const kind of kinds) {
       const lease = new Lease({
         kv: this.#o.leases, key: `shard.${kind.type}`, ...this.#o.instance, ttlMs: this.#o.leaseTtlMs ?? 15_000,
@@ -71,6 +76,7 @@ export class ActorHost {
       for (const [id, input] of kind.actors) await this.#rehydrate(kind, id, input);
       if (kind.creatable) for (const id of await this.#created(kind)) await this.#rehydrate(kind, id, undefined);
     }
+    await this.#auditAdoption();
     for (const kind of kinds) this.#loops.push(this.#run(kind));
   }
 
@@ -125,9 +131,9 @@ export class ActorHost {
     const key = slotKey(kind.type, id);
     const entry = await this.#o.kv.get(key);
     if (!entry || entry.operation !== 'PUT') {
-      const record = initialRecord(kind, id, input, INBOX, this.#streamCreated);
+      const record = initialRecord(kind, id, input, INBOX, this.#inbox.incarnation);
       if (await this.#hasHistory(kind.type, id)) {
-        record.quarantined = { reason: 'actor has inbox history but no snapshot: not reset to its initial state', at: Date.now() };
+        record.quarantined = { reason: 'actor has inbox history but no snapshot: not reset to its initial state', at: this.#now() };
         this.#quarantine(kind, record, 0);
         return;
       }
@@ -141,7 +147,7 @@ export class ActorHost {
     if (record.machineVersion !== kind.version) {
       const migrated = record.machineVersion < kind.version ? kind.migrate?.(record.machineVersion, record.snapshot, id) : undefined;
       if (!migrated) {
-        record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: Date.now() };
+        record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: this.#now() };
         return this.#quarantine(kind, record, entry.revision);
       }
       this.#o.log.warn({ actor: key, from: record.machineVersion, to: kind.version }, 'snapshot migrated to the running machine version');
@@ -149,15 +155,52 @@ export class ActorHost {
       record = { ...record, snapshot: migrated, machineVersion: kind.version };
       revision = await this.#o.kv.update(key, encode(record), revision);
     }
-    if (record.streamCreated !== this.#streamCreated) {
-      // A new INBOX incarnation: sequence numbers restart, so the old lastSeq no longer says what was applied.
-      this.#o.log.warn({ actor: key, was: record.streamCreated }, 'INBOX stream was recreated; sequence reset');
-      Object.assign(record, { streamCreated: this.#streamCreated, lastSeq: 0 });
-      revision = await this.#o.kv.update(key, encode(record), revision);
-    }
-    this.#slots.set(key, { kind, record, revision });
-    await this.#publish(record); // an outbox written before a crash is published again; consumers dedupe by msg id
+    const position = await this.#position(kind, key, record, revision);
+    if (!position) return;
+    ({ record, revision } = position);
+    const slot: Slot = { kind, record, revision };
+    this.#slots.set(key, slot);
+    // An outbox written before a crash is published again (consumers dedupe by msg id); one marked published is not.
+    await this.#publishOutbox(slot);
     this.#timers.sync(key, timersOf(record));
+  }
+
+  /**
+   * Checks a stored record's position against the INBOX as it is (DESIGN.md principle 15): the same incarnation goes
+   * on; a record from before incarnations existed takes the identity when its position lies within the stream; a
+   * recreated stream restarts the sequence; a position past the stream's end is quarantined, never reset.
+   */
+  async #position(kind: ActorKind, key: string, record: ActorRecord, revision: number): Promise<{ record: ActorRecord; revision: number } | undefined> {
+    const verdict = judgePosition(record, this.#inbox);
+    if (verdict.kind === 'same') return { record, revision };
+    if (verdict.kind === 'beyond') {
+      record.quarantined = { reason: `applied up to INBOX seq ${verdict.lastSeq}, but the stream ends at ${verdict.streamLastSeq}: not reset`, at: this.#now() };
+      this.#quarantine(kind, record, revision);
+      return undefined;
+    }
+    const { streamCreated: _legacy, ...rest } = record;
+    let next: ActorRecord = { ...rest, incarnation: this.#inbox.incarnation };
+    if (verdict.kind === 'recreated') {
+      this.#o.log.warn({ actor: key, was: verdict.was, now: this.#inbox.incarnation }, 'INBOX is a new stream incarnation: this actor\'s input sequence restarts');
+      const { seen: _seen, ...fresh } = next;
+      next = { ...fresh, lastSeq: 0 };
+    } else {
+      this.#adopted.set(kind.type, (this.#adopted.get(kind.type) ?? 0) + 1);
+    }
+    return { record: next, revision: await this.#o.kv.update(key, encode(next), revision) };
+  }
+
+  /** One audit entry for the records that took the INBOX identity on this start (EU GMP Annex 11 §4.8: migration). */
+  async #auditAdoption(): Promise<void> {
+    if (this.#adopted.size === 0) return;
+    const after = { incarnation: this.#inbox.incarnation, streamLastSeq: this.#inbox.lastSeq, records: Object.fromEntries(this.#adopted) };
+    const request = {
+      at: this.#now(), who: 'system', action: 'actors.position.migrated', target: 'stream:INBOX', configVersion: this.#o.configVersion,
+      reason: 'actor records written before stream incarnations existed took the INBOX identity; nothing was re-applied', after,
+    };
+    await this.#o.js.publish(subjects.auditInbox, encode(request), { msgID: `migration:actors:${this.#inbox.incarnation}:${this.#o.instance.owner}` });
+    this.#o.log.info(after, 'actor records adopted the INBOX stream identity');
+    this.#adopted.clear();
   }
 
   /** Ids of actors created at run time: every snapshot of the kind not named in config. */
@@ -175,7 +218,7 @@ export class ActorHost {
     const key = slotKey(kind.type, id);
     let applied;
     try {
-      applied = createActor(kind, id, envelope.event, m.seq, INBOX, this.#streamCreated, this.#o.configVersion);
+      applied = createActor(kind, id, envelope.event, m.seq, INBOX, this.#inbox.incarnation, this.#o.configVersion);
     } catch (err) {
       // An input the machine cannot start from: refused with its reason, never a poison message for the shard.
       await this.#o.deadLetter({ reason: 'invalid', detail: String(err), subject: m.subject, data: m.data, stream: INBOX, streamSeq: m.seq });
@@ -190,14 +233,16 @@ export class ActorHost {
       const entry = await this.#o.kv.get(key);
       if (entry?.operation !== 'PUT') throw err;
       const record = decode(entry.value) as ActorRecord;
-      this.#slots.set(key, { kind, record, revision: entry.revision });
-      await this.#publish(record);
+      const slot: Slot = { kind, record, revision: entry.revision };
+      this.#slots.set(key, slot);
+      await this.#publishOutbox(slot);
       m.ack();
       this.#timers.sync(key, timersOf(record));
-      return this.#reply(envelope, outcomeOf(this.#slots.get(key)!, m.seq));
+      return this.#reply(envelope, outcomeOf(slot, m.seq));
     }
-    this.#slots.set(key, { kind, record: applied.record, revision });
-    await this.#publish(applied.record);
+    const slot: Slot = { kind, record: applied.record, revision };
+    this.#slots.set(key, slot);
+    await this.#publishOutbox(slot);
     m.ack();
     this.#o.metrics.inc('phaseline_actors_created_total', { type: kind.type }, 1, 'Actors created at run time');
     this.#timers.sync(key, timersOf(applied.record));
@@ -272,14 +317,23 @@ export class ActorHost {
       return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'actor_quarantined', message: record.quarantined.reason }));
     }
     if (m.seq <= record.lastSeq) {
-      m.ack(); // applied before a crash: at-least-once delivery, exactly-once effect
+      // Applied before a crash or a failed publish: its effects go out (again) before anything later is applied,
+      // so every effect of one input is on its stream before the next input's (at-least-once, exactly-once effect).
+      if (m.seq === record.lastSeq) await this.#publishOutbox(slot);
+      m.ack();
+      return this.#reply(envelope, outcomeOf(slot, m.seq));
+    }
+    const msgId = m.headers?.get(MSG_ID) || undefined;
+    if (alreadyApplied(record, msgId)) {
+      m.ack(); // a republished outbox or feed message past the broker's duplicate window: applied once already
+      this.#o.metrics.inc('phaseline_actor_duplicate_inputs_total', { type: kind.type }, 1, 'Actor inputs skipped because their message id was applied already');
       return this.#reply(envelope, outcomeOf(slot, m.seq));
     }
     let applied;
     try {
-      applied = applyInput(kind, record, envelope.event, m.seq, this.#o.configVersion);
+      applied = applyInput(kind, record, envelope.event, m.seq, this.#o.configVersion, msgId);
     } catch (err) {
-      record.quarantined = { reason: `machine failed: ${String(err)}`, at: Date.now() };
+      record.quarantined = { reason: `machine failed: ${String(err)}`, at: this.#now() };
       this.#quarantine(kind, record, slot.revision);
       m.ack();
       return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'actor_quarantined', message: record.quarantined.reason }));
@@ -293,7 +347,7 @@ export class ActorHost {
       throw err;
     }
     slot.record = applied.record;
-    await this.#publish(applied.record);
+    await this.#publishOutbox(slot);
     m.ack();
     this.#o.metrics.inc('phaseline_actor_inputs_total', { type: kind.type, outcome: applied.outcome.accepted ? 'applied' : 'rejected' }, 1, 'Actor inputs applied');
     this.#timers.sync(slotKey(kind.type, record.id), timersOf(applied.record));
@@ -309,9 +363,27 @@ export class ActorHost {
     }
   }
 
-  async #publish(record: ActorRecord): Promise<void> {
+  /**
+   * Publishes a slot's outbox unless it is marked published, then marks it (a second compare-and-set): a restart then
+   * republishes only what may not have landed. A failed mark is harmless (the outbox is published again, deduplicated).
+   */
+  async #publishOutbox(slot: Slot): Promise<void> {
+    const { record } = slot;
+    if (record.outboxPublished || record.outbox.length === 0) return;
     const { js } = this.#o;
     await Promise.all(record.outbox.map((e) => js.publish(e.subject, encode(e.payload), { msgID: e.msgId })));
+    const marked: ActorRecord = { ...record, outboxPublished: true };
+    try {
+      slot.revision = await this.#o.kv.update(slotKey(slot.kind.type, record.id), encode(marked), slot.revision);
+      slot.record = marked;
+    } catch (err) {
+      this.#o.log.debug({ actor: record.id, err: String(err) }, 'outbox not marked published; it will be published again');
+      await this.#reload(slot);
+    }
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
   }
 
   #reply(envelope: InputEnvelope | undefined, outcome: InputOutcome): void {

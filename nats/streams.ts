@@ -7,6 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { INCARNATION_KEY, newIncarnation } from './stream-identity.ts';
 
 const DAY_NS = 24 * 3600 * 1e9;
 
@@ -33,6 +34,8 @@ export const BUCKETS = {
   leases: { history: 1 },
   /** Sample lineage: per-message receipt records (`msg.*`) and each tag dictionary version (`dict.*`). */
   lineage: { history: 1 },
+  /** Every audit request id the writer has chained, per INBOX incarnation (src/records/audit-ids.ts). */
+  audit: { history: 1 },
 } as const;
 
 export type BucketName = keyof typeof BUCKETS;
@@ -52,18 +55,38 @@ export function streamConfig(name: string, def: Partial<StreamConfig>): Partial<
   };
 }
 
-/** Creates every stream, or updates it to the definition here when it already exists. */
-export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+/** What {@link ensureStreams} did to a stream's identity: kept it, minted it for a new stream, or gave an old one its first. */
+export type IdentityChange = 'kept' | 'created' | 'upgraded';
+
+/**
+ * Creates every stream with a new incarnation id in its metadata, or updates it to the definition here keeping its
+ * incarnation (nats/stream-identity.ts); a stream made before incarnations existed gets its first (`upgraded`).
+ */
+export async function ensureStreams(jsm: JetStreamManager): Promise<Record<string, IdentityChange>> {
+  const out: Record<string, IdentityChange> = {};
   for (const [name, def] of Object.entries(STREAMS)) {
     const config = streamConfig(name, def);
+    let existing: Record<string, string> | undefined;
     try {
-      await jsm.streams.info(name);
-      await jsm.streams.update(name, config);
+      existing = (await jsm.streams.info(name)).config.metadata ?? {};
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await jsm.streams.add(config);
     }
+    if (existing === undefined) {
+      await jsm.streams.add({ ...config, metadata: { [INCARNATION_KEY]: newIncarnation() } });
+      out[name] = 'created';
+      continue;
+    }
+    const kept = existing[INCARNATION_KEY];
+    await jsm.streams.update(name, { ...config, metadata: { ...ours(existing), [INCARNATION_KEY]: kept ?? newIncarnation() } });
+    out[name] = kept ? 'kept' : 'upgraded';
   }
+  return out;
+}
+
+/** Metadata entries that are not the server's own (`_nats.*`, set by nats-server 2.11+ on every update). */
+function ours(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).filter(([k]) => !k.startsWith('_nats')));
 }
 
 /** Opens (creating when missing) every KV bucket. */

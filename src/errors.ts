@@ -66,8 +66,10 @@ export const ERRORS = {
   ERR_NATS_UNAVAILABLE: { http: 'nats_unavailable', status: 503, retryable: true },
   ERR_BROKER_NOT_FOUND: { http: 'internal_error', status: 500, retryable: false },
   ERR_BROKER_START: { http: 'internal_error', status: 500, retryable: true },
+  ERR_INSTANCE_RUNNING: { http: 'internal_error', status: 500, retryable: false },
   ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
+  ERR_AUDIT_POSITION_BEYOND_STREAM: { http: 'internal_error', status: 500, retryable: false },
   ERR_OPCUA_CONFIG: { http: 'internal_error', status: 500, retryable: false },
   ERR_OPCUA_SECURITY: { http: 'internal_error', status: 500, retryable: true },
   ERR_PKI_NOT_FOUND: { http: 'not_found', status: 404, retryable: false },
@@ -101,7 +103,7 @@ export class PhaselineError extends Error {
   }
 }
 
-/** Raised when a nats-server ≥ 2.10 cannot be found or fetched. */
+/** Raised when a nats-server ≥ 2.11 cannot be found or fetched. */
 export class BrokerNotFoundError extends PhaselineError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_BROKER_NOT_FOUND', message, {}, options);
@@ -112,6 +114,13 @@ export class BrokerNotFoundError extends PhaselineError {
 export class BrokerStartError extends PhaselineError {
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('ERR_BROKER_START', message, details, options);
+  }
+}
+
+/** Raised when another live process holds the state directory (DESIGN.md principle 15: one instance owns it). */
+export class InstanceRunningError extends PhaselineError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_INSTANCE_RUNNING', message, details);
   }
 }
 

@@ -88,7 +88,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
 
     const key = await loadOrCreateAuditKey(env.varDir);
     const audit = await startAuditWriter({
-      nc, js, jsm, kv: buckets.actors, key, metrics, log: logger('audit'),
+      nc, js, jsm, kv: buckets.actors, idsKv: buckets.audit, key, metrics, log: logger('audit'),
       checkpointEvery: config.runtime.audit.checkpointEvery, checkpointIntervalMs: config.runtime.audit.checkpointIntervalMs,
       publicKeys: await loadAuditPublicKeys(env.varDir),
     });

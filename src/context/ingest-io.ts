@@ -10,6 +10,7 @@ import { frameKeys, parseAggregateKey, readAll, type FinalAggregate, type Frame 
 import type { ClockBook } from './clock.ts';
 import { storeBlocks } from './lineage.ts';
 import { loadRecord } from './source-record.ts';
+import { streamIdentity } from '../../nats/stream-identity.ts';
 
 interface Ports {
   js: JetStreamClient;
@@ -30,10 +31,14 @@ export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextua
     ...(o.bufferCap ? { bufferCap: o.bufferCap } : {}),
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  const streamCreated = (await o.jsm.streams.info('TELEMETRY')).created;
+  const telemetry = await streamIdentity(o.jsm, 'TELEMETRY');
   for (const src of o.config.sources) {
-    const { record, revision, reset } = await loadRecord(o.buckets.ingest, src.id, streamCreated);
-    if (reset) log.warn({ source: src.id }, 'TELEMETRY was recreated: the stream position of this source restarts');
+    const { record, revision, verdict } = await loadRecord(o.buckets.ingest, src.id, telemetry);
+    if (verdict.kind === 'recreated') log.warn({ source: src.id, was: verdict.was }, 'TELEMETRY is a new stream incarnation: this source\'s stream position restarts; its applied ranges are kept');
+    if (verdict.kind === 'beyond') {
+      o.metrics.inc('phaseline_ingest_positions_beyond_stream_total', { source: src.id }, 1, 'Source records whose TELEMETRY position was past the stream end');
+      log.error({ source: src.id, ...verdict }, 'TELEMETRY ends before this source\'s committed position (replaced or restored from an older copy): the position is re-derived from the applied ranges, nothing is applied twice');
+    }
     core.load(record, revision);
   }
   const revision = (await o.buckets.frames.status()).streamInfo.state.last_seq;

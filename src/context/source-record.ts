@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../../nats/codec.ts';
 import { encodeId } from '../../nats/ids.ts';
+import { judgePosition, type PositionVerdict, type StreamIdentity } from '../../nats/stream-identity.ts';
 import type { Gap, Range } from './ranges.ts';
 import { sealAll, type TagStats } from './stats.ts';
 import type { Quality, SampleValue } from './telemetry.schema.ts';
@@ -27,8 +28,10 @@ export interface LastValue {
 export interface SourceRecord {
   v: 1;
   src: string;
-  /** Creation time of the TELEMETRY stream that `lastStreamSeq` refers to (a recreated stream restarts seqs). */
-  streamCreated: string;
+  /** The TELEMETRY incarnation (nats/stream-identity.ts) that `lastStreamSeq` refers to. */
+  incarnation?: string;
+  /** Written before incarnations existed (the stream's reported creation time): read only to upgrade the record. */
+  streamCreated?: string;
   /** TELEMETRY sequence of the last message of this source that was processed and committed. */
   lastStreamSeq: number;
   /** Epoch of the newest live message. */
@@ -70,9 +73,9 @@ export function recordKey(src: string): string {
 }
 
 /** The record of a source nothing was applied from yet. */
-export function emptyRecord(src: string, streamCreated: string): SourceRecord {
+export function emptyRecord(src: string, incarnation: string): SourceRecord {
   const maps = { epochs: {}, tags: {}, frames: {}, late: {}, frameMsgs: {}, skews: [] };
-  return { v: 1, src, streamCreated, lastStreamSeq: 0, messages: 0, samples: 0, ...maps };
+  return { v: 1, src, incarnation, lastStreamSeq: 0, messages: 0, samples: 0, ...maps };
 }
 
 /** Decodes a stored record (undefined for a missing or deleted key). */
@@ -93,26 +96,28 @@ export function normaliseRecord(r: SourceRecord): SourceRecord {
 }
 
 /**
- * Loads a source record with its revision. A record written against an earlier TELEMETRY incarnation keeps its
- * ranges (they name edge sequences) but forgets the stream position. The recent-sample buffer is empty after a
- * load, so every aggregate counts as sealed.
+ * Loads a source record with its revision and judges its TELEMETRY position (nats/stream-identity.ts). The applied
+ * ranges name edge sequences `(epoch, seq)` and are the authority on what was applied; the stream position only lets
+ * ingest skip what it committed. So a record of an earlier incarnation (`recreated`) keeps its ranges and forgets the
+ * position, one from before incarnations existed takes the identity (`adopted`), and one past the stream's end
+ * (`beyond`) keeps its ranges, forgets the position and is reported. The recent-sample buffer is empty after a load,
+ * so every aggregate counts as sealed.
  */
 export async function loadRecord(
   kv: KV,
   src: string,
-  streamCreated: string,
-): Promise<{ record: SourceRecord; revision: number; reset: boolean }> {
+  telemetry: StreamIdentity,
+): Promise<{ record: SourceRecord; revision: number; verdict: PositionVerdict }> {
   const e = await kv.get(recordKey(src));
   const stored = e && e.operation === 'PUT' ? decodeRecord(e.value) : undefined;
   const revision = e?.revision ?? 0;
-  if (!stored) return { record: emptyRecord(src, streamCreated), revision, reset: false };
-  const reset = stored.streamCreated !== streamCreated;
-  if (reset) {
-    stored.streamCreated = streamCreated;
-    stored.lastStreamSeq = 0;
-  }
+  if (!stored) return { record: emptyRecord(src, telemetry.incarnation), revision, verdict: { kind: 'same' } };
+  const verdict = judgePosition({ incarnation: stored.incarnation, lastSeq: stored.lastStreamSeq }, telemetry);
+  delete stored.streamCreated;
+  stored.incarnation = telemetry.incarnation;
+  if (verdict.kind === 'recreated' || verdict.kind === 'beyond') stored.lastStreamSeq = 0;
   for (const tags of Object.values(stored.frames)) for (const s of Object.values(tags)) sealAll(s);
-  return { record: stored, revision, reset };
+  return { record: stored, revision, verdict };
 }
 
 /** Compare-and-set write; throws when another writer moved the record. Returns the new revision. */

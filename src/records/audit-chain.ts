@@ -6,13 +6,21 @@ import type { AuditRequest } from '../../actors/envelope.ts';
 export const GENESIS_HASH = '0'.repeat(64);
 /** The action of a signed checkpoint entry; the `audit.` action prefix is reserved for the writer. */
 export const CHECKPOINT_ACTION = 'audit.checkpoint';
+/**
+ * The action of QA's signed disposition of requests recorded more than once (a trail that denies delete keeps them):
+ * `after.seqs` names the duplicate entries it acknowledges, `after.signature` who signed and why.
+ */
+export const DISPOSITION_ACTION = 'qa.audit.duplicates.dispositioned';
 /** Who writes checkpoints. */
 export const WRITER_ID = 'system:audit-writer';
 
 /** Where an entry came from: the INBOX stream sequence and the producer's message id (for crash reconciliation). */
 export interface AuditSource {
   inboxSeq: number;
+  /** The request's id (`Nats-Msg-Id`): the outbox's `<actor>:<seq>:<n>`, or the HTTP request's; chained once. */
   msgId?: string;
+  /** The INBOX incarnation `inboxSeq` and `msgId` belong to (nats/stream-identity.ts). */
+  incarnation?: string;
 }
 
 /** The signed body of a checkpoint entry (`after`). */
@@ -59,13 +67,29 @@ export type ChainFault =
   | 'unknown_key'
   | 'bad_signature';
 
-/** The outcome of walking a chain; `checked` counts entries verified before the first bad one (21 CFR 11.10(a)). */
+/** An entry whose request (`src.msgId` in its INBOX incarnation) was recorded before, at `firstSeq`. */
+export interface DuplicateEntry {
+  seq: number;
+  firstSeq: number;
+  requestId: string;
+  action: string;
+  target: string;
+  /** Acknowledged by a signed QA disposition entry (its seq). */
+  dispositionedBy?: number;
+}
+
+/**
+ * The outcome of walking a chain; `checked` counts entries verified before the first bad one (21 CFR 11.10(a)). A
+ * request recorded twice fails it too (21 CFR 11.10(e): each action once), unless QA dispositioned the copy.
+ */
 export interface VerifyResult {
   ok: boolean;
   checked: number;
   firstBad?: { seq: number; reason: ChainFault };
   /** The last entry covered by a valid signed checkpoint (0 when none). */
   signedUpTo: number;
+  /** Requests recorded more than once, in chain order (absent when there are none). */
+  duplicates?: DuplicateEntry[];
 }
 
 /** Lowercase hex SHA-256 of a UTF-8 string. */
@@ -98,7 +122,7 @@ export function chainEntry(
     action: request.action,
     target: request.target,
     ...optional(request),
-    ...(src ? { src: src.msgId === undefined ? { inboxSeq: src.inboxSeq } : { ...src } } : {}),
+    ...(src ? { src: sourceOf(src) } : {}),
     prevHash: prev?.hash ?? GENESIS_HASH,
     recordedAt,
   };
@@ -141,6 +165,9 @@ export class ChainVerifier {
   #checked = 0;
   #signedUpTo = 0;
   #bad: VerifyResult['firstBad'];
+  readonly #requests = new Map<string, number>();
+  readonly #duplicates: DuplicateEntry[] = [];
+  readonly #dispositions = new Map<number, number>();
 
   constructor(publicKeys: PublicKeys, anchor?: ChainHead) {
     this.#publicKeys = publicKeys;
@@ -159,15 +186,38 @@ export class ChainVerifier {
     }
     const e = entry as AuditEntry;
     if (e.action === CHECKPOINT_ACTION) this.#signedUpTo = (e.after as CheckpointBody).upToSeq;
+    this.#request(e);
     this.#head = { seq: e.seq, hash: e.hash };
     this.#checked++;
     return true;
   }
 
   result(): VerifyResult {
-    const out: VerifyResult = { ok: !this.#bad, checked: this.#checked, signedUpTo: this.#signedUpTo };
+    const duplicates = this.#duplicates.map((d) => {
+      const by = this.#dispositions.get(d.seq);
+      return by === undefined ? d : { ...d, dispositionedBy: by };
+    });
+    const open = duplicates.some((d) => d.dispositionedBy === undefined);
+    const out: VerifyResult = { ok: !this.#bad && !open, checked: this.#checked, signedUpTo: this.#signedUpTo };
     if (this.#bad) out.firstBad = this.#bad;
+    if (duplicates.length) out.duplicates = duplicates;
     return out;
+  }
+
+  /** Remembers the entry's request id, or records it as a duplicate; collects QA dispositions. */
+  #request(e: AuditEntry): void {
+    if (e.action === DISPOSITION_ACTION) {
+      const seqs = (e.after as { seqs?: unknown } | undefined)?.seqs;
+      if (Array.isArray(seqs)) for (const s of seqs) if (Number.isSafeInteger(s)) this.#dispositions.set(s as number, e.seq);
+      return;
+    }
+    const id = e.src?.msgId;
+    if (typeof id !== 'string') return;
+    // Entries written before incarnations existed belong to the incarnation INBOX took at the upgrade.
+    const key = `${e.src?.incarnation ?? ''}/${id}`;
+    const first = this.#requests.get(key) ?? this.#requests.get(`/${id}`);
+    if (first === undefined) this.#requests.set(key, e.seq);
+    else this.#duplicates.push({ seq: e.seq, firstSeq: first, requestId: id, action: e.action, target: e.target });
   }
 
   #fault(entry: unknown, expected: number): ChainFault | undefined {
@@ -225,6 +275,15 @@ function optional(request: AuditRequest): Partial<AuditEntry> {
   if (request.configVersion !== undefined) out.configVersion = request.configVersion;
   if (request.ref !== undefined) out.ref = request.ref;
   return out;
+}
+
+/** The stored form of a source: only the fields that are set (an absent field and `undefined` hash differently). */
+function sourceOf(src: AuditSource): AuditSource {
+  return {
+    inboxSeq: src.inboxSeq,
+    ...(src.msgId !== undefined ? { msgId: src.msgId } : {}),
+    ...(src.incarnation !== undefined ? { incarnation: src.incarnation } : {}),
+  };
 }
 
 function jsonPlain(value: unknown): unknown {

@@ -10,65 +10,12 @@ import { chainEntry, type ChainHead } from './audit-chain.ts';
 /** KV key (actors bucket) of the writer's position record: actor type `audit`, id `writer`. */
 export const WRITER_KV_KEY = 'audit.writer';
 
-/** Limits of the persisted producer-id memory. */
-export interface DedupeLimits {
-  /** Producers (`<id>:<seq>:<n>` prefixes) remembered with their highest applied position. */
-  producers: number;
-  /** Other message ids remembered, least recently applied first out. */
-  recent: number;
-}
-
-/** Serialisable form of {@link ProducerDedupe}. */
-export interface DedupeState {
-  /** `[producer, seq, n]`, least recently applied first (an array keeps the order and any producer name safe). */
-  producers: [string, number, number][];
-  recent: string[];
-}
-
-const MONOTONIC_ID = /^(.+):(\d{1,15}):(\d{1,15})$/;
-
-/**
- * Applied-once memory for producer message ids beyond JetStream's duplicate window (21 CFR 11.10(e): an entry is
- * recorded once). Ids of the form `<producer>:<seq>:<n>` (the outbox ids of DESIGN.md principle 3) are monotonic per
- * producer, so the highest `(seq, n)` per producer is enough; any other id is kept in a bounded LRU set.
- */
-export class ProducerDedupe {
-  readonly #producers = new Map<string, [number, number]>();
-  readonly #recent = new Map<string, true>();
-  readonly #limits: DedupeLimits;
-
-  constructor(state?: DedupeState, limits: DedupeLimits = { producers: 4096, recent: 4096 }) {
-    this.#limits = limits;
-    for (const [p, seq, n] of state?.producers ?? []) this.#producers.set(p, [seq, n]);
-    for (const id of state?.recent ?? []) this.#recent.set(id, true);
-  }
-
-  /** True when this id (or a later one of the same producer) was applied already. */
-  seen(msgId: string): boolean {
-    const m = MONOTONIC_ID.exec(msgId);
-    if (!m) return this.#recent.has(msgId);
-    const top = this.#producers.get(m[1]!);
-    return !!top && compare([Number(m[2]), Number(m[3])], top) <= 0;
-  }
-
-  /** Remembers an applied id. */
-  record(msgId: string): void {
-    const m = MONOTONIC_ID.exec(msgId);
-    if (!m) return touch(this.#recent, msgId, true, this.#limits.recent);
-    const pos: [number, number] = [Number(m[2]), Number(m[3])];
-    const top = this.#producers.get(m[1]!);
-    touch(this.#producers, m[1]!, top && compare(pos, top) < 0 ? top : pos, this.#limits.producers);
-  }
-
-  toJSON(): DedupeState {
-    return { producers: [...this.#producers].map(([p, [seq, n]]) => [p, seq, n]), recent: [...this.#recent.keys()] };
-  }
-}
-
 /** The writer's position, persisted per batch; the AUDIT tail is the authority when it is ahead (21 CFR 11.10(c)). */
 export interface WriterPosition {
-  /** INBOX stream creation time: a recreated INBOX restarts its sequence numbers. */
-  inboxCreated: string;
+  /** The INBOX incarnation (nats/stream-identity.ts) that `lastInboxSeq` refers to. */
+  inboxIncarnation?: string;
+  /** Written before incarnations existed (INBOX's reported creation time): read only to upgrade the record. */
+  inboxCreated?: string;
   /** Highest INBOX sequence applied (chained, dead-lettered or skipped as a duplicate). */
   lastInboxSeq: number;
   /** Highest AUDIT stream sequence examined (ours or foreign). */
@@ -76,19 +23,23 @@ export interface WriterPosition {
   head: ChainHead | null;
   sinceCheckpoint: number;
   lastCheckpointAt: number;
-  dedupe: ProducerDedupe;
+  /** AUDIT sequence up to which every chained request id is in the id index (src/records/audit-ids.ts). */
+  idsUpTo?: number;
+  /** Ids chained (or adopted from the tail) since they were last handed to the id index; not persisted. */
+  chained: string[];
 }
 
 /** A fresh position for an empty trail. */
-export function genesisPosition(inboxCreated: string, now: number): WriterPosition {
+export function genesisPosition(inboxIncarnation: string, now: number): WriterPosition {
   return {
-    inboxCreated,
+    inboxIncarnation,
     lastInboxSeq: 0,
     auditSeq: 0,
     head: null,
     sinceCheckpoint: 0,
     lastCheckpointAt: now,
-    dedupe: new ProducerDedupe(),
+    idsUpTo: 0,
+    chained: [],
   };
 }
 
@@ -103,13 +54,15 @@ export interface StoredPosition {
 export async function loadPosition(kv: KV): Promise<StoredPosition> {
   const e = await kv.get(WRITER_KV_KEY);
   if (!e || e.operation !== 'PUT') return { position: null, revision: e?.revision ?? 0 };
-  const r = decode(e.value) as Omit<WriterPosition, 'dedupe'> & { dedupe: DedupeState; writer: string };
-  return { position: { ...r, dedupe: new ProducerDedupe(r.dedupe) }, revision: e.revision, writer: r.writer };
+  // Records written before the id index held a bounded `dedupe` memory: it is dropped, the index is rebuilt instead.
+  const { dedupe: _old, writer, ...r } = decode(e.value) as Omit<WriterPosition, 'chained'> & { dedupe?: unknown; writer: string };
+  return { position: { ...r, chained: [] }, revision: e.revision, writer };
 }
 
 /** Compare-and-set of the writer's record; throws when another writer wrote it since (DESIGN.md principle 4). */
 export async function savePosition(kv: KV, p: WriterPosition, revision: number, writer: string): Promise<number> {
-  const data = encode({ ...p, dedupe: p.dedupe.toJSON(), writer });
+  const { chained: _transient, ...kept } = p;
+  const data = encode({ ...kept, writer });
   return revision === 0 ? kv.create(WRITER_KV_KEY, data) : kv.update(WRITER_KV_KEY, data, revision);
 }
 
@@ -177,14 +130,4 @@ export function parseRequest(data: Uint8Array): ParsedRequest {
     return { ok: false, reason: 'invalid', detail: `not representable as canonical JSON: ${(err as Error).message}` };
   }
   return { ok: true, request: parsed.data as AuditRequest };
-}
-
-function compare(a: [number, number], b: [number, number]): number {
-  return a[0] - b[0] || a[1] - b[1];
-}
-
-function touch<V>(map: Map<string, V>, key: string, value: V, limit: number): void {
-  map.delete(key);
-  map.set(key, value);
-  while (map.size > limit) map.delete(map.keys().next().value!);
 }

@@ -92,7 +92,7 @@ export function applyEntry(position: WriterPosition, entry: AuditEntry): void {
   position.sinceCheckpoint++;
   if (!entry.src) return;
   position.lastInboxSeq = Math.max(position.lastInboxSeq, entry.src.inboxSeq);
-  if (entry.src.msgId !== undefined) position.dedupe.record(entry.src.msgId);
+  if (entry.src.msgId !== undefined) position.chained.push(entry.src.msgId);
 }
 
 async function judge(
@@ -123,7 +123,7 @@ async function reproduceFault(jsm: JetStreamManager, position: WriterPosition, e
   if (!parsed.ok) return 'source_invalid';
   const msgId = req.header?.get(MSG_ID) || undefined;
   if (msgId !== e.src!.msgId) return 'source_mismatch';
-  const again = chainEntry(position.head, parsed.request, e.recordedAt, { inboxSeq: inboxSeq!, msgId });
+  const again = chainEntry(position.head, parsed.request, e.recordedAt, { ...e.src!, inboxSeq: inboxSeq!, msgId });
   return again.hash === e.hash ? null : 'source_mismatch';
 }
 

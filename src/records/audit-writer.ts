@@ -4,15 +4,17 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encode } from '../../nats/codec.ts';
 import { deadLetter } from '../../nats/dlq.ts';
+import { judgePosition, streamIdentity, type StreamIdentity } from '../../nats/stream-identity.ts';
 import { MSG_ID, subjects } from '../../nats/subjects.ts';
 import { PhaselineError } from '../errors.ts';
 import { logger, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { chainEntry, checkpointEntry, type AuditEntry, type AuditSource, type PublicKeys } from './audit-chain.ts';
+import { WRITER_ID, chainEntry, checkpointEntry, type AuditEntry, type AuditSource, type PublicKeys } from './audit-chain.ts';
+import { AuditIdIndex } from './audit-ids.ts';
+import { walkAudit } from './audit-read.ts';
 import { publishAuditPublicKey, type AuditKey } from './audit-key.ts';
 import {
   LostOwnershipError,
-  ProducerDedupe,
   genesisPosition,
   isWrongLastSequence,
   loadPosition,
@@ -31,6 +33,8 @@ export interface AuditWriterOptions {
   jsm: JetStreamManager;
   /** The actors KV bucket: holds the writer's position record and the published public key. */
   kv: KV;
+  /** The audit bucket: the index of every chained request id (src/records/audit-ids.ts). */
+  idsKv: KV;
   key: Pick<AuditKey, 'keyId' | 'privateKey' | 'publicKeyPem'>;
   checkpointEvery: number;
   checkpointIntervalMs: number;
@@ -79,6 +83,8 @@ class Writer {
   readonly #o: Settings;
   readonly #id = randomUUID();
   #pos!: WriterPosition;
+  #ids!: AuditIdIndex;
+  #inbox!: StreamIdentity;
   #revision = 0;
   #dirty = false;
   #consumer!: Consumer;
@@ -103,19 +109,86 @@ class Writer {
 
   async init(): Promise<void> {
     const { jsm, kv } = this.#o;
-    const inboxCreated = (await jsm.streams.info('INBOX')).created;
+    this.#inbox = await streamIdentity(jsm, 'INBOX');
     const stored = await loadPosition(kv);
-    let pos = stored.position ?? genesisPosition(inboxCreated, this.#o.now());
-    if (pos.inboxCreated !== inboxCreated) {
-      this.#o.log.warn({ was: pos.inboxCreated, now: inboxCreated }, 'INBOX was recreated; inbox positions restart');
-      pos = { ...pos, inboxCreated, lastInboxSeq: 0, dedupe: new ProducerDedupe() };
-    }
-    this.#pos = pos;
+    const migration = this.#position(stored.position);
+    const pos = this.#pos;
+    this.#ids = new AuditIdIndex(this.#o.idsKv, this.#inbox.incarnation);
+    const indexed = await this.#index(pos.idsUpTo ?? 0, pos.auditSeq);
     await this.#report(await reconcileTail(jsm, pos, this.#o.publicKeys), false);
+    await this.#drainChained();
+    await this.#ids.flush();
+    pos.idsUpTo = pos.auditSeq;
     this.#revision = await savePosition(kv, pos, stored.revision, this.#id); // claims the writer role
     await publishAuditPublicKey(kv, this.#o.key);
+    if (migration) await this.#migrated(migration, indexed);
     await this.#resetConsumer();
     this.#o.log.info({ writer: this.#id, head: pos.head, lastInboxSeq: pos.lastInboxSeq }, 'audit writer started');
+  }
+
+  /**
+   * Judges the stored position against INBOX as it is now (DESIGN.md principle 15): the same incarnation goes on; a
+   * record from before incarnations existed takes the identity when its position lies within the stream; a
+   * recreated INBOX restarts the inbox position (ids are scoped to the incarnation); a position past the stream's end
+   * stops the writer with the reason. Returns what an upgrade changed, for its audit entry.
+   */
+  #position(stored: WriterPosition | null): Record<string, unknown> | undefined {
+    const inc = this.#inbox.incarnation;
+    let pos = stored ?? genesisPosition(inc, this.#o.now());
+    const verdict = judgePosition({ incarnation: pos.inboxIncarnation, lastSeq: pos.lastInboxSeq }, this.#inbox);
+    let migration: Record<string, unknown> | undefined;
+    if (verdict.kind === 'beyond') {
+      throw new PhaselineError('ERR_AUDIT_POSITION_BEYOND_STREAM', `the audit writer applied INBOX up to seq ${verdict.lastSeq}, but INBOX ends at ${verdict.streamLastSeq}: it was replaced or restored from an older copy; the writer does not reset its position`, verdict);
+    }
+    if (verdict.kind === 'recreated') {
+      this.#o.log.warn({ was: verdict.was, now: inc }, 'INBOX is a new stream incarnation: the audit writer\'s inbox position restarts');
+      pos = { ...pos, inboxIncarnation: inc, lastInboxSeq: 0, idsUpTo: pos.auditSeq };
+    }
+    if (verdict.kind === 'adopted') {
+      migration = { incarnation: inc, lastInboxSeq: pos.lastInboxSeq, ...(pos.inboxCreated ? { inboxCreated: pos.inboxCreated } : {}) };
+      const { inboxCreated: _legacy, ...rest } = pos;
+      pos = { ...rest, inboxIncarnation: inc };
+    }
+    this.#pos = pos;
+    return migration;
+  }
+
+  /**
+   * Puts every request id chained on AUDIT seqs `(from, to]` into the id index (a record written before the index
+   * existed starts at 0). Requests recorded more than once are counted and named by `GET /audit/verify`.
+   */
+  async #index(from: number, to: number): Promise<{ entries: number; duplicates: number }> {
+    let entries = 0;
+    let duplicates = 0;
+    if (to <= from) return { entries, duplicates };
+    for await (const { streamSeq, value } of walkAudit(this.#o.jsm, from + 1)) {
+      if (streamSeq > to) break;
+      const id = (value as AuditEntry | undefined)?.src?.msgId;
+      if (typeof id !== 'string') continue;
+      entries++;
+      if (await this.#ids.has(id)) duplicates++;
+      else await this.#ids.add(id);
+    }
+    await this.#ids.flush();
+    if (duplicates) this.#o.log.warn({ duplicates }, 'the audit trail holds requests recorded more than once: GET /audit/verify names them');
+    return { entries, duplicates };
+  }
+
+  /** The writer's own entry for an upgraded position record (EU GMP Annex 11 §4.8: data migration is verified and recorded). */
+  async #migrated(migration: Record<string, unknown>, indexed: { entries: number; duplicates: number }): Promise<void> {
+    const at = this.#o.now();
+    const request = {
+      at, who: WRITER_ID, action: 'audit.position.migrated', target: 'stream:INBOX',
+      reason: 'writer record from before stream incarnations existed: it took the INBOX identity and indexed every chained request id; nothing was chained again',
+      after: { ...migration, indexedEntries: indexed.entries, duplicatesFound: indexed.duplicates },
+    };
+    await this.#commit(() => chainEntry(this.#pos.head, request, this.#o.now()), `audit:migration:${this.#inbox.incarnation}`, () => false);
+    await this.#persist();
+  }
+
+  /** Hands the ids chained since the last call to the index (in memory until the next flush). */
+  async #drainChained(): Promise<void> {
+    for (const id of this.#pos.chained.splice(0)) await this.#ids.add(id);
   }
 
   run(): void {
@@ -175,17 +248,20 @@ class Writer {
     const inboxSeq = m.seq;
     const msgId = m.headers?.get(MSG_ID) || undefined;
     if (inboxSeq <= this.#pos.lastInboxSeq) return this.#skip(m, 'inbox_seq');
-    const parsed = parseRequest(m.data);
+    const parsed: ReturnType<typeof parseRequest> = msgId
+      ? parseRequest(m.data)
+      : { ok: false, reason: 'missing_request_id', detail: 'no Nats-Msg-Id: an audit request needs its deterministic request id to be recorded once' };
     if (!parsed.ok) {
-      const letter = { ...parsed, subject: m.subject, data: m.data, stream: 'INBOX', streamSeq: inboxSeq, msgId };
+      const letter = { ...parsed, subject: m.subject, data: m.data, stream: 'INBOX', streamSeq: inboxSeq, ...(msgId ? { msgId } : {}) };
       await deadLetter(this.#o.js, this.#o.metrics, letter, `audit-writer:dlq:${inboxSeq}`);
       this.#o.log.warn({ inboxSeq, msgId, ...parsed }, 'audit request dead-lettered');
       return this.#advance(m);
     }
-    if (msgId && this.#pos.dedupe.seen(msgId)) return this.#skip(m, 'producer_id');
-    const src: AuditSource = { inboxSeq, ...(msgId ? { msgId } : {}) };
+    if (await this.#ids.has(msgId!)) return this.#skip(m, 'producer_id');
+    const src: AuditSource = { inboxSeq, msgId: msgId!, incarnation: this.#inbox.incarnation };
     const build = () => chainEntry(this.#pos.head, parsed.request, this.#o.now(), src);
-    await this.#commit(build, `audit:${inboxSeq}`, (tail) => tail.adoptedInbox.has(inboxSeq));
+    await this.#commit(build, `audit:${this.#inbox.incarnation}:${inboxSeq}`, (tail) => tail.adoptedInbox.has(inboxSeq));
+    await this.#drainChained();
     m.ack();
   }
 
@@ -247,7 +323,11 @@ class Writer {
     if (rival && !(await this.#owner())) throw new LostOwnershipError(undefined);
   }
 
+  /** Writes the id index, then the position (so the position never runs ahead of the index). */
   async #persist(): Promise<void> {
+    await this.#drainChained();
+    await this.#ids.flush();
+    this.#pos.idsUpTo = this.#pos.auditSeq;
     this.#revision = await savePositionOwned(this.#o.kv, this.#pos, this.#revision, this.#id);
     this.#dirty = false;
   }
@@ -262,6 +342,7 @@ class Writer {
 
   async #recover(): Promise<void> {
     await this.#report(await reconcileTail(this.#o.jsm, this.#pos, this.#o.publicKeys), true);
+    await this.#drainChained();
     await this.#resetConsumer();
     this.#needsReset = false;
   }

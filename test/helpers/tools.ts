@@ -51,15 +51,19 @@ export function probeTool(tool: Tool, args: string[]): Tool {
  */
 export function describeWithTools(title: string, tools: Tool[], body: () => void): void {
   const missing = tools.filter((t) => !t.path || t.missing).map((t) => t.missing ?? `${t.name} not found`);
-  if (missing.length === 0) return describe(title, body);
+  if (missing.length === 0) {
+    describe(title, body);
+    return;
+  }
   const reason = missing.join('; ');
   if (TOOLS_REQUIRED) {
-    return describe(title, () => {
+    describe(title, () => {
       // The suite's own tests are not run: one failing test says why.
       it(`needs ${tools.map((t) => t.name).join(', ')} (PHASELINE_REQUIRE_TOOLS is set)`, () => {
         throw new Error(reason);
       });
     });
+    return;
   }
   process.stderr.write(`skipped: ${title}: ${reason}\n`);
   describe.skip(`${title} [skipped: ${reason}]`, body);

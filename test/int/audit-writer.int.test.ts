@@ -6,13 +6,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRequest } from '../../actors/envelope.ts';
 import { decode, encode } from '../../nats/codec.ts';
+import { INCARNATION_KEY } from '../../nats/stream-identity.ts';
 import { ensureBuckets, ensureStreams, type Buckets } from '../../nats/streams.ts';
 import { subjects } from '../../nats/subjects.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { CHECKPOINT_ACTION, chainEntry, type AuditEntry } from '../../src/records/audit-chain.ts';
 import { loadOrCreateAuditKey, readAuditPublicKeys, type AuditKey } from '../../src/records/audit-key.ts';
 import { readAudit, verifyAudit } from '../../src/records/audit-read.ts';
-import { loadPosition } from '../../src/records/audit-state.ts';
+import { WRITER_KV_KEY, loadPosition, savePosition } from '../../src/records/audit-state.ts';
 import { startAuditWriter, type AuditWriter, type AuditWriterOptions } from '../../src/records/audit-writer.ts';
 import { connectTest, startTestNats, type TestConn } from '../helpers/nats.ts';
 
@@ -45,10 +46,11 @@ afterEach(async () => {
 });
 
 async function writer(o: Partial<AuditWriterOptions> = {}, c: Conn = conn): Promise<AuditWriter> {
-  const kv = c === conn ? buckets.actors : (await ensureBuckets(c.nc)).actors;
+  const b = c === conn ? buckets : await ensureBuckets(c.nc);
   const w = await startAuditWriter({
     ...c,
-    kv,
+    kv: b.actors,
+    idsKv: b.audit,
     key,
     checkpointEvery: 50,
     checkpointIntervalMs: 60_000,
@@ -274,6 +276,69 @@ describe('audit writer', () => {
     expect(window.map((e) => e.seq)).toEqual([3, 4, 5]);
     expect((await readAudit(conn.jsm, { limit: 2, afterSeq: 6 })).map((e) => e.seq)).toEqual([7, 8]);
     await expect(readAudit(conn.jsm, { from: 'yesterday' })).rejects.toThrow(/from/);
+  });
+  it('dead-letters a request that carries no request id (it could not be recorded once)', async () => {
+    const metrics = new Metrics();
+    const w = await writer({ metrics });
+    await send([{ req: request(1) }, { req: request(2), id: 'x:2:0' }]);
+    await w.flush();
+    expect(requestsOf(await trail()).map((e) => e.src!.msgId)).toEqual(['x:2:0']);
+    expect(metrics.get('phaseline_dead_letters_total', { stream: 'INBOX', reason: 'missing_request_id' })).toBe(1);
+  });
+
+  it('stamps every entry with its request id and INBOX incarnation, and keeps its position across broker restarts after a stream update', async () => {
+    const metrics = new Metrics();
+    let w = await writer({ metrics });
+    await send(outbox(1, 5));
+    await w.flush();
+    const incarnation = (await conn.jsm.streams.info('INBOX')).config.metadata?.[INCARNATION_KEY];
+    expect(requestsOf(await trail()).every((e) => e.src!.incarnation === incarnation && e.src!.msgId)).toBe(true);
+    // nats-server 2.10.27 reported a new `created` after update() + restart (FACTS.md): identity must not move.
+    for (let i = 0; i < 3; i++) {
+      await w.stop();
+      await ensureStreams(conn.jsm);
+      await server.restart();
+      await until(() => conn.jsm.streams.info('INBOX').then(() => true, () => false), 30_000);
+      w = await writer({ metrics });
+      await send(outbox(6 + i, 6 + i));
+      await w.flush();
+    }
+    expect(requestsOf(await trail()).map((e) => e.src!.msgId)).toEqual(outbox(1, 8).map((o) => o.id));
+    expect((await verifyAudit(conn.jsm, { [key.keyId]: key.publicKeyPem })).ok).toBe(true);
+  });
+
+  it('upgrades a position record from before incarnations: nothing chained again, the migration audited, old ids still refused', async () => {
+    const inbox = await conn.jsm.streams.info('INBOX');
+    await conn.jsm.streams.update('INBOX', { ...inbox.config, duplicate_window: 200 * 1e6 });
+    let w = await writer();
+    const items = outbox(1, 4);
+    await send(items);
+    await w.flush();
+    await w.stop();
+    // What the previous version left: `inboxCreated`, a bounded `dedupe` memory, no id index.
+    const stored = await loadPosition(buckets.actors);
+    const { inboxIncarnation: _i, idsUpTo: _u, chained: _c, ...legacy } = stored.position!;
+    await buckets.actors.put(WRITER_KV_KEY, encode({ ...legacy, inboxCreated: '2026-11-30T10:00:00Z', dedupe: { producers: [], recent: [] }, writer: 'old' }));
+    for await (const k of await buckets.audit.keys()) await buckets.audit.delete(k);
+    await new Promise((r) => setTimeout(r, 300));
+    w = await writer();
+    await send([items[1]!, { req: request(5), id: 'phase:R101.HEAT:5:0' }]); // an old id past the window, and a new one
+    await w.flush();
+    const entries = requestsOf(await trail());
+    expect(entries.map((e) => e.src?.msgId ?? e.action)).toEqual([...items.map((o) => o.id), 'audit.position.migrated', 'phase:R101.HEAT:5:0']);
+    const migrated = entries.find((e) => e.action === 'audit.position.migrated')!;
+    expect(migrated.after).toMatchObject({ indexedEntries: 4, duplicatesFound: 0, inboxCreated: '2026-11-30T10:00:00Z' });
+    expect((await verifyAudit(conn.jsm, { [key.keyId]: key.publicKeyPem })).ok).toBe(true);
+  });
+
+  it('refuses to start when its position is past the end of INBOX, instead of resetting it', async () => {
+    const w = await writer();
+    await send(outbox(1, 2));
+    await w.flush();
+    await w.stop();
+    const stored = await loadPosition(buckets.actors);
+    await savePosition(buckets.actors, { ...stored.position!, lastInboxSeq: 10_000 }, stored.revision, 'test');
+    await expect(writer()).rejects.toMatchObject({ code: 'ERR_AUDIT_POSITION_BEYOND_STREAM' });
   });
 });
 

@@ -4,6 +4,7 @@ import type { AuditRequest } from '../../actors/envelope.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import {
   ChainVerifier,
+  DISPOSITION_ACTION,
   GENESIS_HASH,
   chainEntry,
   checkpointEntry,
@@ -161,5 +162,50 @@ describe('audit chain', () => {
     const v = new ChainVerifier(keys, { seq: entries[9]!.seq, hash: entries[9]!.hash });
     for (const e of entries.slice(10)) expect(v.push(e)).toBe(true);
     expect(v.result().ok).toBe(true);
+  });
+});
+
+describe('requests recorded more than once (21 CFR 11.10(e): each action once)', () => {
+  const inc = '6f1c2d3e-0000-4000-8000-000000000001';
+  function trail(ids: string[], extra: AuditRequest[] = []): AuditEntry[] {
+    const out: AuditEntry[] = [];
+    ids.forEach((msgId, i) => out.push(chainEntry(out.at(-1) ?? null, request(i), 1_800_000_000_000 + i, { inboxSeq: i + 1, msgId, incarnation: inc })));
+    for (const r of extra) out.push(chainEntry(out.at(-1) ?? null, r, 1_800_000_000_999));
+    return out;
+  }
+
+  it('fails verification and names both entries of a request chained twice', () => {
+    const result = verifyChain(trail(['phase.R101:1:0', 'phase.R101:2:0', 'phase.R101:1:0']), keys);
+    expect(result.ok).toBe(false);
+    expect(result.firstBad).toBeUndefined(); // the chain itself is intact
+    expect(result.checked).toBe(3);
+    expect(result.duplicates).toEqual([{ seq: 3, firstSeq: 1, requestId: 'phase.R101:1:0', action: 'phase.command', target: 'R101.HEAT' }]);
+  });
+
+  it('counts an entry written before incarnations existed as the same request as a later copy', () => {
+    const legacy = chainEntry(null, request(0), 1, { inboxSeq: 1, msgId: 'a:1:0' });
+    const copy = chainEntry(legacy, request(0), 2, { inboxSeq: 9, msgId: 'a:1:0', incarnation: inc });
+    expect(verifyChain([legacy, copy], keys).duplicates?.map((d) => [d.seq, d.firstSeq])).toEqual([[2, 1]]);
+  });
+
+  it('passes once QA dispositioned every copy, and reports them as dispositioned', () => {
+    const disposition: AuditRequest = {
+      at: 5, who: 'qa', action: DISPOSITION_ACTION, target: 'audit', reason: 'restart defect before 0.2: copies of seq 1',
+      after: { seqs: [3], signature: { printedName: 'QA', username: 'qa', meaning: 'dispositioned' } },
+    };
+    const result = verifyChain(trail(['a:1:0', 'a:2:0', 'a:1:0'], [disposition]), keys);
+    expect(result.ok).toBe(true);
+    expect(result.duplicates).toEqual([expect.objectContaining({ seq: 3, firstSeq: 1, dispositionedBy: 4 })]);
+  });
+
+  it('still fails when a disposition names other entries than the copies', () => {
+    const disposition: AuditRequest = { at: 5, who: 'qa', action: DISPOSITION_ACTION, target: 'audit', after: { seqs: [2] } };
+    expect(verifyChain(trail(['a:1:0', 'a:2:0', 'a:1:0'], [disposition]), keys).ok).toBe(false);
+  });
+
+  it('keeps ids of different INBOX incarnations apart (a really recreated stream restarts producer sequences)', () => {
+    const first = chainEntry(null, request(0), 1, { inboxSeq: 1, msgId: 'a:1:0', incarnation: inc });
+    const next = chainEntry(first, request(1), 2, { inboxSeq: 1, msgId: 'a:1:0', incarnation: 'another' });
+    expect(verifyChain([first, next], keys)).toMatchObject({ ok: true, checked: 2 });
   });
 });

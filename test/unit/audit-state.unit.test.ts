@@ -1,54 +1,60 @@
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../nats/codec.ts';
-import { ProducerDedupe, parseRequest } from '../../src/records/audit-state.ts';
+import { AppliedIds, parseOutboxId } from '../../nats/applied-ids.ts';
+import { parseRequest } from '../../src/records/audit-state.ts';
 
-describe('producer id dedupe', () => {
-  it('treats an outbox id at or below the highest applied position of its producer as applied', () => {
-    const d = new ProducerDedupe();
-    d.record('phase:R101.HEAT:41:1');
-    expect(d.seen('phase:R101.HEAT:41:1')).toBe(true);
-    expect(d.seen('phase:R101.HEAT:41:0')).toBe(true);
-    expect(d.seen('phase:R101.HEAT:12:3')).toBe(true);
-    expect(d.seen('phase:R101.HEAT:41:2')).toBe(false);
-    expect(d.seen('phase:R101.HEAT:42:0')).toBe(false);
-    expect(d.seen('phase:R201.HEAT:1:0')).toBe(false);
+describe('applied message ids (outbox ids of a producer, and any other id)', () => {
+  it('treats an outbox id below the producer\'s highest seq, or applied at it, as applied', () => {
+    const d = new AppliedIds();
+    d.add('phase.R101=2EHEAT:41:1');
+    expect(d.has('phase.R101=2EHEAT:41:1')).toBe(true);
+    expect(d.has('phase.R101=2EHEAT:12:3')).toBe(true);
+    expect(d.has('phase.R101=2EHEAT:42:0')).toBe(false);
+    expect(d.has('phase.R201=2EHEAT:1:0')).toBe(false);
+  });
+
+  it('applies an effect of the top seq that lands after a later one of the same seq (a retried publish)', () => {
+    const d = new AppliedIds();
+    d.add('a:7:4');
+    expect(d.has('a:7:3')).toBe(false);
+    d.add('a:7:3');
+    expect(d.has('a:7:3')).toBe(true);
+    expect(d.toJSON().producers).toEqual([['a', 7, [3, 4]]]);
   });
 
   it('never moves a producer backwards', () => {
-    const d = new ProducerDedupe();
-    d.record('a:10:0');
-    d.record('a:3:0');
-    expect(d.seen('a:9:5')).toBe(true);
-    expect(d.toJSON().producers).toEqual([['a', 10, 0]]);
+    const d = new AppliedIds();
+    d.add('a:10:0');
+    d.add('a:3:0');
+    expect(d.has('a:9:5')).toBe(true);
+    expect(d.toJSON().producers).toEqual([['a', 10, [0]]]);
   });
 
-  it('keeps other ids in a bounded LRU set', () => {
-    const d = new ProducerDedupe(undefined, { producers: 2, recent: 2 });
-    d.record('login-1');
-    d.record('login-2');
-    d.record('login-1'); // refreshed, so login-2 is the oldest
-    d.record('login-3');
-    expect(d.seen('login-1')).toBe(true);
-    expect(d.seen('login-2')).toBe(false);
-    expect(d.seen('login-3')).toBe(true);
-  });
-
-  it('stays well below the 1 MiB NATS payload limit when full, so the position record can always be written', () => {
-    const d = new ProducerDedupe();
-    for (let i = 0; i < 10_000; i++) {
-      d.record(`phase:${'R'.repeat(40)}.${i}:${i * 1000}:3`);
-      d.record(`login:${crypto.randomUUID()}`);
-    }
-    expect(encode(d.toJSON()).byteLength).toBeLessThan(512 * 1024);
+  it('keeps other ids in a bounded set, least recently applied out first', () => {
+    const d = new AppliedIds(undefined, { producers: 2, recent: 2 });
+    d.add('timer.unit.R101.clean.1');
+    d.add('timer.unit.R101.clean.2');
+    d.add('timer.unit.R101.clean.1'); // refreshed, so .2 is the oldest
+    d.add('timer.unit.R101.clean.3');
+    expect(d.has('timer.unit.R101.clean.1')).toBe(true);
+    expect(d.has('timer.unit.R101.clean.2')).toBe(false);
+    expect(d.has('timer.unit.R101.clean.3')).toBe(true);
   });
 
   it('survives a round trip through its serialised form', () => {
-    const d = new ProducerDedupe();
-    d.record('x:1:2');
-    d.record('uuid-1');
-    const again = new ProducerDedupe(d.toJSON());
-    expect(again.seen('x:1:2')).toBe(true);
-    expect(again.seen('uuid-1')).toBe(true);
+    const d = new AppliedIds();
+    d.add('x:1:2');
+    d.add('uuid-1');
+    const again = new AppliedIds(d.toJSON());
+    expect(again.has('x:1:2')).toBe(true);
+    expect(again.has('uuid-1')).toBe(true);
+  });
+
+  it('parses only ids ending in two decimal positions as outbox ids', () => {
+    expect(parseOutboxId('phase.R101=2EHEAT:5:0')).toEqual({ producer: 'phase.R101=2EHEAT', seq: 5, n: 0 });
+    expect(parseOutboxId('alm:line2:e1:17:2')).toEqual({ producer: 'alm:line2:e1', seq: 17, n: 2 });
+    expect(parseOutboxId('cmdres:line2:abc')).toBeUndefined();
+    expect(parseOutboxId('http:Xk3')).toBeUndefined();
   });
 });
 
