@@ -1,4 +1,5 @@
 import { readEnv } from '../config/env.ts';
+import { DEBIAN_SOURCE } from './broker/fetch-debian.ts';
 import { resolveNatsServer, natsServerVersion } from './broker/resolve.ts';
 import { isRunning } from './broker/process.ts';
 import { loadConfig } from '../config/load.ts';
@@ -6,15 +7,20 @@ import { brokerUsers, ensureNatsCredentials, natsCredentialsDir, runtimeUser, wr
 import { embeddedNatsDirs, productionNatsConfig, startNatsServer } from './broker/server.ts';
 import { embeddedSecurity } from './broker/security.ts';
 import { ensureTlsMaterial } from './broker/tls.ts';
+import { MIN_NATS_VERSION_TEXT } from './broker/version.ts';
 import { PhaselineError } from './errors.ts';
-import { runEdge } from './edge/main.ts';
-import { PKI_USAGE, runPkiCommand } from './edge/opcua-pki-cli.ts';
+import { PUBLISH_USAGE, runPublish } from './edge/publish-cli.ts';
+import { acquireInstanceLock } from './instance-lock.ts';
 import { logger, setLogLevel } from './log.ts';
 
-const USAGE = `usage: phaseline <command>
-${PKI_USAGE.trimEnd()}
-  nats-server --resolve   print the nats-server binary that would be used (fetching it if needed) and its version
-  nats-server             run the embedded nats-server in the foreground with the store under PHASELINE_VAR/nats
+const usage = (pkiUsage: string) => `usage: phaseline <command>
+${pkiUsage.trimEnd()}
+${PUBLISH_USAGE.trimEnd()}
+  nats-server --resolve   print the nats-server binary that would be used and its version: NATS_SERVER_BIN, else the
+                          first on PATH that is >= ${MIN_NATS_VERSION_TEXT}, else the newest in PHASELINE_VAR/bin/, else (Debian/Ubuntu)
+                          Debian testing's (suite ${DEBIAN_SOURCE.suite}) fetched into PHASELINE_VAR/bin/nats-server-<version>/
+  nats-server             run the embedded nats-server in the foreground with the store under PHASELINE_VAR/nats; it
+                          holds the state directory like \`npm start\` does (one of them at a time)
   edge --endpoint URL     run one OPC UA edge (collector, store-and-forward buffer) against NATS_URL or --nats
   nats-config [--tls] [--listen HOST:PORT] [--store DIR] [--out FILE]
                           print a production nats-server.conf: a user per configured edge source with its permissions,
@@ -23,6 +29,13 @@ ${PKI_USAGE.trimEnd()}
 `;
 
 const log = logger('cli');
+
+/** The OPC UA commands, loaded on demand (node-opcua takes seconds to load), with node-opcua's logs routed first. */
+async function opcuaCommands(): Promise<typeof import('./edge/opcua-pki-cli.ts')> {
+  const [{ routeOpcuaLogs }, pki] = await Promise.all([import('./edge/opcua-log.ts'), import('./edge/opcua-pki-cli.ts')]);
+  routeOpcuaLogs();
+  return pki;
+}
 
 async function resolveBin(): Promise<{ bin: string; varDir: string }> {
   const env = readEnv();
@@ -37,32 +50,45 @@ async function printResolved(): Promise<number> {
   return 0;
 }
 
+/** `cli.ts nats-server`: the embedded broker in the foreground, holding the state directory as the runtime does. */
 async function runForeground(): Promise<number> {
-  const { bin, varDir } = await resolveBin();
-  const dirs = embeddedNatsDirs(varDir);
   const env = readEnv();
-  // The same users and TLS as the runtime's embedded broker: the runtime adopts this server (and vice versa).
-  const { options } = await embeddedSecurity(env, loadConfig(env.configDir));
-  const server = await startNatsServer({ bin, ...dirs, log, ...options });
-  process.stdout.write(`nats-server ${server.adopted ? 'adopted' : 'started'} nats=${server.url} pid=${server.pid}\n`);
-  process.stdout.write(`store=${dirs.storeDir} log=${dirs.runDir}/nats-server.log (Ctrl-C stops it)\n`);
-  // The watch also keeps the event loop alive: signal listeners and the unref'd child do not.
-  const ended = await new Promise<NodeJS.Signals | 'died'>((resolve) => {
+  setLogLevel(env.logLevel);
+  // The state directory's lock first, as the runtime takes it: one of the two owns var/ (src/instance-lock.ts).
+  const lock = await acquireInstanceLock({ varDir: env.varDir, role: 'nats-server' });
+  try {
+    const { bin, varDir } = await resolveBin();
+    const dirs = embeddedNatsDirs(varDir);
+    // The same users and TLS as the runtime's embedded broker: once one of them is gone, the other adopts its server.
+    const { options } = await embeddedSecurity(env, loadConfig(env.configDir));
+    const server = await startNatsServer({ bin, ...dirs, log, ...options });
+    await lock.update({ natsUrl: server.url });
+    process.stdout.write(`nats-server ${server.adopted ? 'adopted' : 'started'} nats=${server.url} pid=${server.pid}\n`);
+    process.stdout.write(`store=${dirs.storeDir} log=${dirs.runDir}/nats-server.log (Ctrl-C stops it)\n`);
+    const ended = await untilSignalOrExit(server.pid);
+    if (ended === 'died') {
+      process.stderr.write(`phaseline: nats-server (pid ${server.pid}) exited; see ${dirs.runDir}/nats-server.log\n`);
+      await server.stop();
+      return 1;
+    }
+    log.info({ signal: ended }, 'stopping nats-server');
+    await server.stop();
+    return 0;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Resolves on SIGINT/SIGTERM or when the process `pid` has exited; the watch also keeps the event loop alive. */
+function untilSignalOrExit(pid: number): Promise<NodeJS.Signals | 'died'> {
+  return new Promise((resolve) => {
     const watch = setInterval(async () => {
-      if (!(await isRunning(server.pid))) (clearInterval(watch), resolve('died'));
+      if (!(await isRunning(pid))) (clearInterval(watch), resolve('died'));
     }, 1_000);
     const on = (s: NodeJS.Signals) => (clearInterval(watch), resolve(s));
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
   });
-  if (ended === 'died') {
-    process.stderr.write(`phaseline: nats-server (pid ${server.pid}) exited; see ${dirs.runDir}/nats-server.log\n`);
-    await server.stop();
-    return 1;
-  }
-  log.info({ signal: ended }, 'stopping nats-server');
-  await server.stop();
-  return 0;
 }
 
 async function printNatsConfig(args: string[]): Promise<number> {
@@ -99,8 +125,15 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'nats-config') return printNatsConfig(rest);
   if (cmd === 'nats-server' && rest.length === 1 && rest[0] === '--resolve') return printResolved();
   if (cmd === 'nats-server' && rest.length === 0) return runForeground();
+  if (cmd === 'publish') {
+    const env = readEnv();
+    setLogLevel(env.logLevel);
+    return runPublish(rest, env, (t) => process.stdout.write(t));
+  }
   // The OPC UA client keeps handles open after a stop or a failed start: exit once the edge is done.
+  // Loaded on demand: node-opcua takes seconds to load, which the other commands do not need.
   if (cmd === 'edge') {
+    const { runEdge } = await import('./edge/main.ts');
     return runEdge(rest).then(
       (code) => process.exit(code),
       (err: unknown) => {
@@ -109,8 +142,9 @@ async function main(argv: string[]): Promise<number> {
       },
     );
   }
+  const { PKI_USAGE, runPkiCommand } = await opcuaCommands();
   if (cmd === 'pki') return runPkiCommand(rest, readEnv().varDir, (t) => process.stdout.write(t));
-  process.stderr.write(USAGE);
+  process.stderr.write(usage(PKI_USAGE));
   return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
 }
 

@@ -70,6 +70,8 @@ export const ERRORS = {
   ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_POSITION_BEYOND_STREAM: { http: 'internal_error', status: 500, retryable: false },
+  ERR_AUDIT_NOTHING_TO_DISPOSITION: { http: 'nothing_to_disposition', status: 409, retryable: false },
+  ERR_AUDIT_NOT_A_DUPLICATE: { http: 'not_a_duplicate', status: 422, retryable: false },
   ERR_OPCUA_CONFIG: { http: 'internal_error', status: 500, retryable: false },
   ERR_OPCUA_SECURITY: { http: 'internal_error', status: 500, retryable: true },
   ERR_PKI_NOT_FOUND: { http: 'not_found', status: 404, retryable: false },
@@ -138,12 +140,8 @@ export class SparkplugPayloadError extends PhaselineError {
   }
 }
 
-/** Raised when a config file does not validate: names the file, the path and what is wrong. */
-export class ConfigError extends PhaselineError {
-  constructor(file: string, path: string, problem: string) {
-    super('ERR_CONFIG_INVALID', `${file}: ${path || '(root)'}: ${problem}`, { file, path, problem });
-  }
-}
+/** config/'s own error (it imports nothing of the shell), registered here under `ERR_CONFIG_INVALID`. */
+export { ConfigError } from '../config/errors.ts';
 
 /** Raised when an OPC UA source's settings cannot be used (e.g. an unreadable password file). */
 export class OpcuaConfigError extends PhaselineError {

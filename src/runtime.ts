@@ -13,6 +13,8 @@ import { subjects } from '../nats/subjects.ts';
 import { connectNats } from './broker/connect.ts';
 import { isAlive } from './broker/process.ts';
 import { startSecuredBroker } from './broker/security.ts';
+import { warnIfOldBroker } from './broker/version.ts';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.ts';
 import { startAlarmFeed } from './context/alarm-feed.ts';
 import { startCommandOutcomes } from './records/command-outcomes.ts';
 import { startExceptionRaiser } from './records/exception-raiser.ts';
@@ -31,6 +33,7 @@ import { SessionStore } from './http/auth/sessions.ts';
 import { ensureDemoUsers, UserStore, type DemoCredential } from './http/auth/users.ts';
 import { registerMachineRoutes } from './http/routes/machines.routes.ts';
 import { alarmRoutes } from './http/routes/alarms.routes.ts';
+import { auditDispositionRoutes } from './http/routes/audit-disposition.routes.ts';
 import { exceptionRoutes, rolesWith } from './http/routes/exceptions.routes.ts';
 import { phaseRoutes } from './http/routes/phases.routes.ts';
 import { recordRoutes } from './http/routes/records.routes.ts';
@@ -56,12 +59,14 @@ export interface Runtime {
  * The composition root: config, broker, streams, audit writer, actors, ingest, edge, HTTP and demo MES, started in
  * dependency order and stopped in reverse (stop intake, drain, flush outboxes, stop the child server).
  */
-export async function startRuntime(env: Env): Promise<Runtime> {
+export async function startRuntime(env: Env, opts: { lock?: InstanceLock } = {}): Promise<Runtime> {
   setLogLevel(env.logLevel);
+  // One instance per state directory, taken before anything starts and released last (src/instance-lock.ts).
+  const lock = opts.lock ?? (await acquireInstanceLock({ varDir: env.varDir, role: 'runtime' }));
   routeOpcuaLogs();
   const config = loadConfig(env.configDir);
   if (!nativeCodec()) log.warn({}, 'msgpackr native acceleration is not available: decoding will be slower');
-  const stops: (() => Promise<unknown> | unknown)[] = [];
+  const stops: (() => Promise<unknown> | unknown)[] = [() => lock.release()];
   const stop = async () => {
     for (const s of stops.reverse()) {
       try {
@@ -77,6 +82,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     if (broker.server) stops.push(() => broker.server!.stop());
     const natsUrl = broker.url;
     const nc = await connectNats(natsUrl, { name: 'phaseline-runtime', log, ...broker.runtime });
+    if (env.natsUrl) warnIfOldBroker(nc.info?.version, natsUrl, log); // the embedded one is resolved >= 2.11
     stops.push(() => nc.drain());
     const ncIngest = await connectNats(natsUrl, { name: 'phaseline-ingest', highRate: true, log, ...broker.runtime });
     stops.push(() => ncIngest.drain());
@@ -101,7 +107,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
       nc, js, jsm, kv: buckets.actors, leases: buckets.leases, kinds: actorKinds(config, Date.now()),
       configVersion: config.version, log: logger('actors'), metrics,
       deadLetter: (l) => deadLetter(js, metrics, l, `dlq:INBOX:${l.streamSeq}`),
-      instance: { owner: `${hostname()}:${process.pid}:${nuid.next()}`, host: hostname(), pid: process.pid, alive: isAlive },
+      instance: { owner: `${hostname()}:${process.pid}:${nuid.next()}`, host: hostname(), pid: process.pid, alive: isAlive }, now: Date.now,
     });
     await host.start();
     stops.push(() => host.stop());
@@ -169,6 +175,12 @@ export async function startRuntime(env: Env): Promise<Runtime> {
     alarmRoutes(app, port);
     exceptionRoutes(app, { port, users, config, audit: (e) => auditPort(e) });
     registerMachineRoutes(app);
+    auditDispositionRoutes(app, {
+      jsm, users, publicKeys: () => loadAuditPublicKeys(env.varDir),
+      audit: async (e, requestId) => {
+        await js.publish(subjects.auditInbox, encode({ ...e, configVersion: config.version }), { msgID: requestId });
+      },
+    });
     recordRoutes(app, {
       config, jsm, metrics,
       publicKeys: () => loadAuditPublicKeys(env.varDir),
@@ -183,6 +195,7 @@ export async function startRuntime(env: Env): Promise<Runtime> {
       },
     });
     const address = await app.listen({ host: env.httpHost, port: env.httpPort });
+    await lock.update({ httpUrl: address, natsUrl });
     stops.push(() => app.close()); // closed first on stop: intake stops before anything drains
 
     if (env.demoMes) {

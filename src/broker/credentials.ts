@@ -93,10 +93,22 @@ export async function ensureNatsCredentials(varDir: string, sources: readonly st
     await writeSecret(edgeCredentialsFile(varDir, u.source!), JSON.stringify(creds, null, 2) + '\n');
   }
   await mkdir(join(varDir, 'demo'), { recursive: true });
-  const list = edges.map((u) => ({ user: u.user, password: u.password, source: u.source! }));
-  await writeSecret(join(varDir, 'demo', 'nats-users.json'), JSON.stringify(list, null, 2) + '\n');
+  // CONTRACT.md §1: a client that reads only this file must know its inbox prefix, or its replies are refused.
+  const list: DemoNatsUser[] = edges.map((u) => ({ user: u.user, password: u.password, source: u.source!, inboxPrefix: edgeInboxPrefix(u.source!) }));
+  await writeSecret(demoNatsUsersFile(varDir), JSON.stringify(list, null, 2) + '\n');
   return users;
 }
+
+/** One entry of `<var>/demo/nats-users.json` (CONTRACT.md §1). */
+export interface DemoNatsUser {
+  user: string;
+  password: string;
+  source: string;
+  inboxPrefix: string;
+}
+
+/** The demo list of edge users, `<var>/demo/nats-users.json`. */
+export const demoNatsUsersFile = (varDir: string): string => join(varDir, 'demo', 'nats-users.json');
 
 /** Reads the credentials file of one edge source, or null when there is none. */
 export async function loadEdgeCredentials(varDir: string, src: string): Promise<EdgeCredentials | null> {

@@ -1,40 +1,71 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, mkdtemp, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.ts';
 import { isAlive } from './process.ts';
+import { isSupportedNatsVersion, MIN_NATS_VERSION_TEXT, parseNatsVersion } from './version.ts';
 
 const run = promisify(execFile);
 
-/** The Debian trixie build of nats-server that is fetched when none is installed (FACTS.md, "NATS server"). */
-export const PINNED = {
-  version: '2.10.27',
-  debVersion: '2.10.27-1+b2',
-  file: 'nats-server_2.10.27-1+b2_amd64.deb',
-  sha256: '6d913ac987b78734c08537c2adeb1526cf735f216173a9170d94b185fcfe6f8a',
+/**
+ * Where the embedded default nats-server comes from: the Debian testing suite `forky` (2.15.1 on 2026-12-02,
+ * FACTS.md). The suite is pinned, not the file: testing moves, so a pinned .deb would vanish from the mirror; apt
+ * checks what it downloads against the suite's InRelease, signed by a key in `keyring` (Signed-By), which is the trust
+ * anchor. The codename rather than `testing`, so that the release this follows does not jump when forky is released.
+ */
+export const DEBIAN_SOURCE = {
+  suite: 'forky',
   mirror: 'http://deb.debian.org/debian',
+  keyring: '/usr/share/keyrings/debian-archive-keyring.gpg',
+  package: 'nats-server',
 } as const;
+
+/** What `<binDir>/nats-server-<version>/fetched.json` records about a fetched binary (provenance, for people). */
+export interface FetchedRecord {
+  package: string;
+  debVersion: string;
+  version: string;
+  suite: string;
+  mirror: string;
+  file: string;
+  /** SHA-256 of the .deb as apt delivered it (apt verified it against the signed index before). */
+  sha256: string;
+  size: number;
+  fetchedAt: string;
+  verifiedBy: string;
+}
 
 const LOCK_STALE_MS = 15 * 60_000;
 const LOCK_WAIT_MS = 15 * 60_000;
 
-/** Options of {@link fetchPinnedNatsServer}. */
+/** Options of {@link fetchDebianNatsServer}; `have` finds an already fetched usable binary (checked under the lock). */
 export interface FetchOptions {
-  target: string;
   binDir: string;
   log: Logger;
-  useApt: boolean;
+  arch: string;
+  have: () => Promise<string | null>;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+/** The directory a fetched nats-server of upstream version `version` lives in. */
+export const fetchedDir = (binDir: string, version: string): string => join(binDir, `nats-server-${version}`);
+
+/** The upstream version of a Debian version (`1:2.15.1-1+b2` → `2.15.1`): no epoch, no Debian revision. */
+export function upstreamVersion(debVersion: string): string {
+  const noEpoch = debVersion.replace(/^\d+:/, '');
+  const dash = noEpoch.lastIndexOf('-');
+  return dash > 0 ? noEpoch.slice(0, dash) : noEpoch;
 }
 
-/** Takes an O_EXCL lock file; returns false when another live process holds it and the target appeared meanwhile. */
-async function acquire(lock: string, target: string, log: Logger): Promise<boolean> {
+/** The Debian architecture of this Node process, or null where Debian ships no nats-server for it. */
+export function debianArch(arch: string = process.arch): string | null {
+  return ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[arch] ?? null;
+}
+
+/** Takes an O_EXCL lock file; returns the binary instead when another process fetched one meanwhile. */
+async function acquire(lock: string, have: () => Promise<string | null>, log: Logger): Promise<string | null> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   let told = false;
   for (;;) {
@@ -42,11 +73,12 @@ async function acquire(lock: string, target: string, log: Logger): Promise<boole
       const fh = await open(lock, 'wx');
       await fh.writeFile(JSON.stringify({ pid: process.pid, at: Date.now() }));
       await fh.close();
-      return true;
+      return null;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    if (await exists(target)) return false;
+    const found = await have();
+    if (found) return found;
     const holder = await readFile(lock, 'utf8').then((t) => JSON.parse(t) as { pid: number; at: number }, () => null);
     if (holder && (!isAlive(holder.pid) || Date.now() - holder.at > LOCK_STALE_MS)) {
       // A crashed fetcher: a racing second remover is harmless, each fetch works in its own temp dir.
@@ -60,16 +92,16 @@ async function acquire(lock: string, target: string, log: Logger): Promise<boole
   }
 }
 
-async function aptDownload(dir: string): Promise<void> {
+/** `apt-get download` of the suite's package with private sources, lists and caches: the system's apt state is untouched. */
+async function aptDownload(dir: string, arch: string): Promise<void> {
   await mkdir(join(dir, 'lists', 'partial'), { recursive: true });
   await mkdir(join(dir, 'sources'), { recursive: true });
   await mkdir(join(dir, 'archives', 'partial'), { recursive: true });
   await writeFile(
-    join(dir, 'sources', 'trixie.sources'),
-    `Types: deb\nURIs: ${PINNED.mirror}\nSuites: trixie\nComponents: main\n` +
-      'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
+    join(dir, 'sources', `${DEBIAN_SOURCE.suite}.sources`),
+    `Types: deb\nURIs: ${DEBIAN_SOURCE.mirror}\nSuites: ${DEBIAN_SOURCE.suite}\nComponents: main\n` +
+      `Signed-By: ${DEBIAN_SOURCE.keyring}\n`,
   );
-  // Private sources, lists and caches (no pkgcache.bin): the system's apt state is never read for writing.
   const o = (k: string, v: string) => ['-o', `${k}=${v}`];
   const opts = [
     '-q',
@@ -81,72 +113,71 @@ async function aptDownload(dir: string): Promise<void> {
     ...o('Dir::Cache::pkgcache', ''),
     ...o('Dir::Cache::srcpkgcache', ''),
     ...o('Debug::NoLocking', '1'),
-    ...o('APT::Architecture', 'amd64'),
+    ...o('APT::Architecture', arch),
   ];
   const big = { maxBuffer: 16 << 20, timeout: 10 * 60_000 };
   await run('apt-get', [...opts, 'update'], big);
-  await run('apt-get', [...opts, 'download', `nats-server=${PINNED.debVersion}`], { ...big, cwd: dir });
+  // `pkg/suite`: the suite's own version, whatever the system has installed or pinned.
+  await run('apt-get', [...opts, 'download', `${DEBIAN_SOURCE.package}/${DEBIAN_SOURCE.suite}`], { ...big, cwd: dir });
 }
 
-async function httpDownload(dir: string): Promise<void> {
-  const url = `${PINNED.mirror}/pool/main/n/nats-server/${PINNED.file}`;
-  const res = await fetch(url, { signal: AbortSignal.timeout(10 * 60_000) });
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
-  await writeFile(join(dir, PINNED.file), Buffer.from(await res.arrayBuffer()));
-}
-
-async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-/** Downloads the .deb (apt first, the pool URL second), checks its SHA-256 and returns its path. */
-async function download(dir: string, useApt: boolean, log: Logger): Promise<string> {
-  const problems: string[] = [];
-  for (const [how, fn] of [
-    ['apt-get download', useApt ? aptDownload : null],
-    ['HTTP', httpDownload],
-  ] as const) {
-    if (!fn) continue;
-    try {
-      await fn(dir);
-      const deb = (await readdir(dir)).find((f) => /^nats-server_.*\.deb$/.test(f));
-      if (!deb) throw new Error('no .deb was written');
-      const sum = await sha256(join(dir, deb));
-      if (sum !== PINNED.sha256) throw new Error(`${deb} has SHA-256 ${sum}, expected ${PINNED.sha256}`);
-      return join(dir, deb);
-    } catch (err) {
-      const e = err as Error & { stderr?: string };
-      const msg = `${how}: ${(e.stderr?.trim().split('\n').slice(-2).join(' ') || e.message).slice(0, 400)}`;
-      log.warn({ err: msg }, 'fetching nats-server failed');
-      problems.push(msg);
-      await rm(join(dir, PINNED.file), { force: true });
-    }
+/** Downloads and unpacks the .deb into `tmp/x`; returns the binary, its record and its version (checked ≥ minimum). */
+async function downloadAndUnpack(tmp: string, arch: string): Promise<{ binary: string; record: FetchedRecord }> {
+  try {
+    await aptDownload(tmp, arch);
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`apt-get download: ${(e.stderr?.trim().split('\n').slice(-2).join(' ') || e.message).slice(0, 400)}`, { cause: err });
   }
-  throw new Error(problems.join('; '));
+  const file = (await readdir(tmp)).find((f) => /^nats-server_.*\.deb$/.test(f));
+  if (!file) throw new Error('apt-get download wrote no nats-server .deb');
+  const deb = join(tmp, file);
+  const bytes = await readFile(deb);
+  const { stdout } = await run('dpkg-deb', ['-f', deb, 'Version'], { timeout: 30_000 });
+  const debVersion = stdout.trim();
+  await run('dpkg', ['-x', deb, join(tmp, 'x')], { timeout: 60_000 });
+  const binary = join(tmp, 'x', 'usr', 'sbin', 'nats-server');
+  const { stdout: out, stderr } = await run(binary, ['--version'], { timeout: 10_000 });
+  const v = parseNatsVersion(`${out}\n${stderr}`);
+  if (!v || !isSupportedNatsVersion(v)) {
+    throw new Error(`${file} from ${DEBIAN_SOURCE.suite} holds nats-server ${v?.join('.') ?? '(unknown)'}, older than ${MIN_NATS_VERSION_TEXT}`);
+  }
+  const record: FetchedRecord = {
+    package: DEBIAN_SOURCE.package, debVersion, version: v.join('.'), suite: DEBIAN_SOURCE.suite,
+    mirror: DEBIAN_SOURCE.mirror, file, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length,
+    fetchedAt: new Date().toISOString(),
+    verifiedBy: `apt: the suite's InRelease signed by a key in ${DEBIAN_SOURCE.keyring}, the .deb checked against its Packages index`,
+  };
+  return { binary, record };
 }
 
 /**
- * Fetches the pinned Debian trixie nats-server into `target` (SHA-256 checked, `dpkg -x`, atomic rename, mode 755),
- * holding a lock file in `binDir` so that parallel processes fetch it once.
+ * Fetches nats-server from Debian {@link DEBIAN_SOURCE} into `<binDir>/nats-server-<version>/` (apt-verified, `dpkg -x`,
+ * the .deb's SHA-256 in `fetched.json` and the log, the binary renamed into place last, mode 755), holding a lock file
+ * in `binDir` so that parallel processes fetch it once; returns the binary's path.
  */
-export async function fetchPinnedNatsServer(opts: FetchOptions): Promise<void> {
-  const { target, binDir, log, useApt } = opts;
+export async function fetchDebianNatsServer(opts: FetchOptions): Promise<string> {
+  const { binDir, log, arch, have } = opts;
   await mkdir(binDir, { recursive: true });
   const lock = join(binDir, '.fetch.lock');
-  if (!(await acquire(lock, target, log))) return;
+  const already = await acquire(lock, have, log);
+  if (already) return already;
   try {
-    if (await exists(target)) return;
-    log.info({ target, deb: PINNED.file }, 'fetching nats-server from Debian trixie (one time)');
+    const found = await have();
+    if (found) return found;
+    log.info({ suite: DEBIAN_SOURCE.suite, binDir }, `fetching nats-server from Debian ${DEBIAN_SOURCE.suite} (one time)`);
     // The temp dir sits next to the target so that the final rename stays on one filesystem (atomic).
     const tmp = await mkdtemp(join(binDir, '.fetch-'));
     try {
-      const deb = await download(tmp, useApt, log);
-      await run('dpkg', ['-x', deb, join(tmp, 'x')], { timeout: 60_000 });
-      await mkdir(dirname(target), { recursive: true });
-      const staged = `${target}.tmp-${process.pid}`;
-      await rename(join(tmp, 'x', 'usr', 'sbin', 'nats-server'), staged);
-      await chmod(staged, 0o755);
-      await rename(staged, target);
+      const { binary, record } = await downloadAndUnpack(tmp, arch);
+      const dir = fetchedDir(binDir, record.version);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'fetched.json'), JSON.stringify(record, null, 2) + '\n');
+      const target = join(dir, 'nats-server');
+      await chmod(binary, 0o755);
+      await rename(binary, target);
+      log.info({ bin: target, ...record }, 'nats-server fetched');
+      return target;
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -26,6 +26,29 @@ export async function isRunning(pid: number): Promise<boolean> {
   return isAlive(pid) && !(await isZombie(pid));
 }
 
+/**
+ * An opaque start time of a process, so that a recorded pid can be told from a recycled one: on Linux field 22 of
+ * `/proc/<pid>/stat` (clock ticks since boot), elsewhere `ps -o lstart=`; null when the process does not exist.
+ */
+export async function processStartTime(pid: number): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat !== null) return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  if (process.platform === 'linux') return null;
+  try {
+    const { stdout } = await run('ps', ['-o', 'lstart=', '-p', String(pid)], { timeout: 5_000 });
+    return stdout.trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** True while the process that had `startTime` ({@link processStartTime}) still runs under `pid`. */
+export async function isSameProcess(pid: number, startTime: string | null | undefined): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  const now = await processStartTime(pid);
+  return now !== null && startTime != null && now === startTime;
+}
+
 /** The argv of a running process (from /proc on Linux, `ps` elsewhere), or null when it cannot be read. */
 export async function commandLine(pid: number): Promise<string[] | null> {
   const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);

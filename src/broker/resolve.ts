@@ -1,39 +1,21 @@
 import { execFile } from 'node:child_process';
-import { access, constants, readFile, realpath } from 'node:fs/promises';
+import { access, constants, readFile, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrokerNotFoundError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { PINNED, fetchPinnedNatsServer } from './fetch-debian.ts';
+import { DEBIAN_SOURCE, debianArch, fetchDebianNatsServer, fetchedDir } from './fetch-debian.ts';
+import { compareNatsVersions, isSupportedNatsVersion, MIN_NATS_VERSION, MIN_NATS_VERSION_TEXT, parseNatsVersion } from './version.ts';
 
 const run = promisify(execFile);
 
-/** Oldest usable nats-server: 2.10 is the first with `jetstream { sync_interval: always }` (fsync before ack). */
-export const MIN_NATS_VERSION: readonly [number, number, number] = [2, 10, 0];
+export { isSupportedNatsVersion, MIN_NATS_VERSION, parseNatsVersion };
 
 /** Options of {@link resolveNatsServer}; `bin` is NATS_SERVER_BIN as read by config/env.ts. */
 export interface ResolveOptions {
   bin?: string;
   varDir: string;
   log: Logger;
-}
-
-/** Parses the `x.y.z` out of `nats-server --version` output (`nats-server: v2.10.27`); null when there is none. */
-export function parseNatsVersion(text: string): [number, number, number] | null {
-  const m = /nats-server:?\s+v?(\d+)\.(\d+)\.(\d+)/i.exec(text) ?? /\bv?(\d+)\.(\d+)\.(\d+)/.exec(text);
-  if (!m) return null;
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
-
-/** True when `version` is at least `min` (major, minor, patch compared in order). */
-export function isSupportedNatsVersion(
-  version: readonly [number, number, number],
-  min: readonly [number, number, number] = MIN_NATS_VERSION,
-): boolean {
-  for (let i = 0; i < 3; i++) {
-    if (version[i]! !== min[i]!) return version[i]! > min[i]!;
-  }
-  return true;
 }
 
 /** Runs `<bin> --version` and returns `x.y.z`, or throws with the reason it could not be run or parsed. */
@@ -44,9 +26,20 @@ export async function natsServerVersion(bin: string): Promise<string> {
   return v.join('.');
 }
 
-/** The path where a fetched nats-server lives under the state dir. */
-export function pinnedNatsServerPath(varDir: string): string {
-  return join(varDir, 'bin', `nats-server-${PINNED.version}`, 'nats-server');
+/** The versions of the `nats-server-<x.y.z>` directories among `names`, newest first (other names ignored). */
+export function fetchedVersions(names: readonly string[]): string[] {
+  const out: [string, [number, number, number]][] = [];
+  for (const n of names) {
+    const m = /^nats-server-(\d+\.\d+\.\d+)$/.exec(n);
+    if (m) out.push([m[1]!, parseNatsVersion(m[1]!)!]);
+  }
+  return out.sort((a, b) => compareNatsVersions(b[1], a[1])).map((x) => x[0]);
+}
+
+/** The fetched nats-server binaries under `<varDir>/bin/`, newest first. */
+export async function fetchedNatsServers(varDir: string): Promise<string[]> {
+  const binDir = join(varDir, 'bin');
+  return fetchedVersions(await readdir(binDir).catch(() => [])).map((v) => join(fetchedDir(binDir, v), 'nats-server'));
 }
 
 type Check = { ok: true; version: string } | { ok: false; reason: string };
@@ -55,7 +48,7 @@ async function check(bin: string): Promise<Check> {
   try {
     const version = await natsServerVersion(bin);
     const ok = isSupportedNatsVersion(parseNatsVersion(version)!);
-    return ok ? { ok, version } : { ok, reason: `is v${version}, older than ${MIN_NATS_VERSION.join('.')}` };
+    return ok ? { ok, version } : { ok, reason: `is v${version}, older than ${MIN_NATS_VERSION_TEXT}` };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return { ok: false, reason: e.code === 'ENOENT' ? 'does not exist' : `cannot be run (${e.code ?? e.message})` };
@@ -79,7 +72,7 @@ async function onPath(): Promise<string[]> {
   }
 }
 
-/** True on Debian and its derivatives (Ubuntu, …), where the pinned trixie package can be fetched and unpacked. */
+/** True on Debian and its derivatives (Ubuntu, …), where the Debian package can be fetched and unpacked. */
 export async function isDebianLike(): Promise<boolean> {
   const text = await readFile('/etc/os-release', 'utf8').catch(() => '');
   const ids = /^(?:ID|ID_LIKE)=(.*)$/gm;
@@ -97,19 +90,31 @@ async function hasCommand(name: string): Promise<boolean> {
 
 function notFoundMessage(tried: string[], fetchProblem?: string): string {
   return (
-    `No usable nats-server >= ${MIN_NATS_VERSION.slice(0, 2).join('.')} was found (Phaseline needs 2.10 or newer for ` +
-    `"jetstream { sync_interval: always }", so that nothing acknowledged is lost on a power cut). Looked at: ` +
-    `${tried.join('; ')}.${fetchProblem ? ` Fetching the Debian package failed: ${fetchProblem}.` : ''} ` +
-    `Install nats-server 2.10 or newer (https://github.com/nats-io/nats-server/releases, or a package ` +
-    `manager that ships >= 2.10, e.g. "brew install nats-server" or Debian trixie's "apt install nats-server") and ` +
+    `No usable nats-server >= ${MIN_NATS_VERSION_TEXT} was found (Phaseline needs ${MIN_NATS_VERSION_TEXT} or newer: ` +
+    `per-key TTL, a stream creation time that stays put across restarts, and "jetstream { sync_interval: always }" so ` +
+    `that nothing acknowledged is lost on a power cut). Looked at: ${tried.join('; ')}.` +
+    `${fetchProblem ? ` Fetching the Debian ${DEBIAN_SOURCE.suite} package failed: ${fetchProblem}.` : ''} ` +
+    `Install nats-server ${MIN_NATS_VERSION_TEXT} or newer (https://github.com/nats-io/nats-server/releases, or a ` +
+    `package manager that ships it, e.g. "brew install nats-server" or Debian testing's "apt install nats-server") and ` +
     `put it on PATH or set NATS_SERVER_BIN=/path/to/nats-server; or set NATS_URL to use a NATS JetStream server you ` +
     `run yourself.`
   );
 }
 
+/** The first usable fetched binary under `<varDir>/bin/` (newest first); the unusable ones are added to `tried`. */
+async function usableFetched(varDir: string, tried?: string[]): Promise<{ bin: string; version: string } | null> {
+  for (const bin of await fetchedNatsServers(varDir)) {
+    const c = await check(bin);
+    if (c.ok) return { bin, version: c.version };
+    tried?.push(`${bin} ${c.reason}`);
+  }
+  return null;
+}
+
 /**
- * Finds a nats-server >= 2.10: NATS_SERVER_BIN, then PATH, then `<varDir>/bin/`, then (Debian/Ubuntu, x86-64)
- * fetches the pinned Debian trixie package into `<varDir>/bin/`; otherwise throws BrokerNotFoundError.
+ * Finds a nats-server >= {@link MIN_NATS_VERSION}: NATS_SERVER_BIN, then PATH, then the newest under `<varDir>/bin/`,
+ * then (Debian/Ubuntu with apt, x86-64 or arm64) fetches Debian testing's package into `<varDir>/bin/`; otherwise
+ * throws BrokerNotFoundError saying what it looked at and how to install one.
  */
 export async function resolveNatsServer(opts: ResolveOptions): Promise<string> {
   const { bin, varDir, log } = opts;
@@ -126,21 +131,21 @@ export async function resolveNatsServer(opts: ResolveOptions): Promise<string> {
     if (c.ok) return (log.debug({ bin: p, version: c.version }, 'nats-server from PATH'), p);
     tried.push(`${p} on PATH ${c.reason}`);
   }
-  const pinned = pinnedNatsServerPath(varDir);
-  const c = await check(pinned);
-  if (c.ok) return (log.debug({ bin: pinned, version: c.version }, 'nats-server from the state dir'), pinned);
-  tried.push(`${pinned} ${c.reason}`);
+  const local = await usableFetched(varDir, tried);
+  if (local) return (log.debug(local, 'nats-server from the state dir'), local.bin);
+  if (!tried.some((t) => t.startsWith(join(varDir, 'bin')))) tried.push(`${join(varDir, 'bin')} (no nats-server-<version>/)`);
 
-  if (process.platform !== 'linux' || process.arch !== 'x64' || !(await isDebianLike()) || !(await hasCommand('dpkg'))) {
-    throw new BrokerNotFoundError(notFoundMessage(tried));
-  }
+  const arch = debianArch();
+  const canFetch = process.platform === 'linux' && arch && (await isDebianLike()) && (await hasCommand('dpkg')) && (await hasCommand('apt-get'));
+  if (!canFetch) throw new BrokerNotFoundError(notFoundMessage(tried));
+  let fetched: string;
   try {
-    await fetchPinnedNatsServer({ target: pinned, binDir: join(varDir, 'bin'), log, useApt: await hasCommand('apt-get') });
+    fetched = await fetchDebianNatsServer({ binDir: join(varDir, 'bin'), log, arch, have: async () => (await usableFetched(varDir))?.bin ?? null });
   } catch (err) {
     throw new BrokerNotFoundError(notFoundMessage(tried, (err as Error).message), { cause: err });
   }
-  const after = await check(pinned);
-  if (!after.ok) throw new BrokerNotFoundError(notFoundMessage([...tried, `fetched ${pinned} ${after.reason}`]));
-  log.info({ bin: pinned, version: after.version }, 'nats-server fetched from Debian trixie');
-  return pinned;
+  const after = await check(fetched);
+  if (!after.ok) throw new BrokerNotFoundError(notFoundMessage([...tried, `fetched ${fetched} ${after.reason}`]));
+  log.info({ bin: fetched, version: after.version, suite: DEBIAN_SOURCE.suite }, `nats-server ${after.version} from Debian ${DEBIAN_SOURCE.suite}`);
+  return fetched;
 }

@@ -59,7 +59,8 @@ export async function startSecuredBroker(env: Env, config: PlantConfig, log: Log
 
 /**
  * The users (PHASELINE_NATS_AUTH, default on) and TLS (PHASELINE_TLS) of the embedded broker, created on first use:
- * the same for the runtime and for `cli.ts nats-server`, so that either adopts the server the other started.
+ * the same for the runtime and for `cli.ts nats-server`, so that either adopts the server the other left when it died
+ * (both hold the state directory's instance lock, so only one of them runs at a time).
  */
 export async function embeddedSecurity(
   env: Env,

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerStartError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { authorizationConf, type NatsUserConf } from './credentials.ts';
-import { commandLine, isAlive, logTail, probeNats, waitForExit } from './process.ts';
+import { commandLine, isAlive, isSameProcess, logTail, probeNats, processStartTime, waitForExit } from './process.ts';
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -40,7 +40,16 @@ interface PidFile {
   bin: string;
   /** SHA-256 of the config text the server was started with: a server with other users or TLS is not adopted. */
   confHash?: string;
+  /** The process that started or adopted the server (pid and start time: pids are reused); absent before 2026-12. */
+  owner?: Owner;
 }
+
+interface Owner {
+  pid: number;
+  processStart: string | null;
+}
+
+const self = async (): Promise<Owner> => ({ pid: process.pid, processStart: await processStartTime(process.pid) });
 
 /** Where the embedded broker keeps its JetStream store and its run files (conf, pidfile, ports, log) under PHASELINE_VAR. */
 export function embeddedNatsDirs(varDir: string): { storeDir: string; runDir: string } {
@@ -136,10 +145,25 @@ export async function stopStrayNatsServers(runDir: string, log: Logger): Promise
   await sweepPortsFiles(runDir, conf, null, log);
 }
 
-/** Adopts a reachable server of ours named by the pidfile, or stops it; returns the handle when adopted. */
+/**
+ * Refuses to touch a run dir whose server belongs to another live process. The runtime and `cli.ts nats-server` hold
+ * the state directory's instance lock (src/instance-lock.ts) before they get here, so any server found then is the
+ * orphan of a dead owner; this check covers callers without the lock (tests, older versions still running).
+ */
+async function refuseLiveOwner(pf: PidFile | null, runDir: string): Promise<void> {
+  const o = pf?.owner;
+  if (!o || o.pid === process.pid || !(await isSameProcess(o.pid, o.processStart))) return;
+  throw new BrokerStartError(
+    `the nats-server in ${runDir} (pid ${pf!.pid}) belongs to the live process ${o.pid}: another instance uses this state directory`,
+    { pid: pf!.pid, owner: o.pid },
+  );
+}
+
+/** Adopts a reachable server of ours named by the pidfile whose owner is gone (or is us), or stops it; returns the handle when adopted. */
 async function adoptOrReplace(opts: StartNatsOptions, conf: string, confHash: string): Promise<NatsServerHandle | null> {
   const { runDir, storeDir, bin, log, port } = opts;
   const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+  await refuseLiveOwner(pf, runDir);
   const keep = pf && (await isOurs(pf.pid, conf)) ? pf.pid : null;
   await sweepPortsFiles(runDir, conf, keep, log);
   if (!pf) return null;
@@ -150,7 +174,8 @@ async function adoptOrReplace(opts: StartNatsOptions, conf: string, confHash: st
   const samePort = !port || (pf.url !== null && new URL(pf.url).port === String(port));
   const fits = pf.storeDir === storeDir && pf.bin === bin && samePort && (pf.confHash ?? confHashOf({ ...opts, users: undefined, tls: undefined })) === confHash;
   if (fits && pf.url && (await probeNats(pf.url, 1_000))) {
-    log.info({ pid: pf.pid, url: pf.url }, 'adopted the nats-server left running by a previous process');
+    await writeAtomic(files(runDir).pid, JSON.stringify({ ...pf, owner: await self() }));
+    log.info({ pid: pf.pid, url: pf.url, previousOwner: pf.owner?.pid }, 'adopted the nats-server left running by a previous process');
     return { url: pf.url, pid: pf.pid, adopted: true, stop: makeStop(pf.pid, runDir, log) };
   }
   log.warn({ pid: pf.pid, fits }, 'stopping a leftover nats-server that does not fit or does not answer');
@@ -174,7 +199,7 @@ export function configText(opts: Omit<StartNatsOptions, 'bin' | 'log' | 'runDir'
     `listen: ${JSON.stringify(`${host}:${opts.port || -1}`)}`,
     'jetstream {',
     `  store_dir: ${JSON.stringify(opts.storeDir)}`,
-    '  # fsync every write before the ack (nats-server >= 2.10): acknowledged data survives a power cut',
+    '  # fsync every write before the ack (nats-server >= 2.10; Phaseline needs >= 2.11): acknowledged data survives a power cut',
     '  sync_interval: always',
     '}',
     ...(opts.users ? [authorizationConf(opts.users)] : []),
@@ -258,7 +283,8 @@ export async function startNatsServer(opts: StartNatsOptions): Promise<NatsServe
   const { child, logFrom } = await spawnServer(opts, conf);
   const pid = child.pid!;
   // Written at once so that a parent crashing during start-up still leaves the child findable.
-  const record = (url: string | null) => writeAtomic(files(runDir).pid, JSON.stringify({ pid, url, storeDir, bin, confHash }));
+  const owner = await self();
+  const record = (url: string | null) => writeAtomic(files(runDir).pid, JSON.stringify({ pid, url, storeDir, bin, confHash, owner }));
   await record(null);
   let url: string;
   try {

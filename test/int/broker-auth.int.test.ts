@@ -76,7 +76,7 @@ describe('NATS credentials (NIST SP 800-82r3 zones and conduits, IEC 62443-3-3 S
       expect((await stat(f)).mode & 0o777, f).toBe(0o600);
     }
     const list = JSON.parse(await readFile(join(varDir, 'demo', 'nats-users.json'), 'utf8'));
-    expect(list).toEqual(expect.arrayContaining([{ user: 'edge-sim', password: expect.any(String), source: 'sim' }]));
+    expect(list).toEqual(expect.arrayContaining([{ user: 'edge-sim', password: expect.any(String), source: 'sim', inboxPrefix: '_INBOX.edge.sim' }]));
     expect(list).toHaveLength(2); // edge sources only: the runtime's own user is never handed out
   });
 
@@ -127,12 +127,12 @@ describe('edge user permissions, enforced by the broker', () => {
   });
 
   it('lets edge sim read the context of its unit R101 (last value and updates) but not R201, nor any CONTEXT consumer', async () => {
-    await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-1' }));
-    await rt.js.publish('ctx.R201', encode({ unit: 'R201', contextId: 'C-201-1' }));
+    await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-1', batchId: 'B1', seq: 1, at: Date.now() }));
+    await rt.js.publish('ctx.R201', encode({ unit: 'R201', contextId: 'C-201-1', batchId: 'B1', seq: 1, at: Date.now() }));
     const { nc, js, jsm } = await edge('sim');
     const own = await ContextFollower.start(nc, jsm, ['R101'], log);
     expect(own.snapshot()).toEqual({ R101: 'C-101-1' });
-    await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-2' }));
+    await rt.js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'C-101-2', batchId: 'B1', seq: 2, at: Date.now() }));
     await eventually(() => own.snapshot()?.R101 === 'C-101-2', 10_000, 50);
     await own.stop();
 
@@ -150,11 +150,11 @@ describe('edge user permissions, enforced by the broker', () => {
   });
 
   it('lets edge line2 follow both of its units', async () => {
-    await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-1' }));
+    await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-1', batchId: 'B1', seq: 1, at: Date.now() }));
     const { nc, jsm } = await edge('line2');
     const f = await ContextFollower.start(nc, jsm, ['R201', 'PK301'], log);
     expect(f.snapshot()).toEqual({ R201: 'C-201-1', PK301: 'C-301-1' });
-    await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-2' }));
+    await rt.js.publish('ctx.PK301', encode({ unit: 'PK301', contextId: 'C-301-2', batchId: 'B1', seq: 2, at: Date.now() }));
     await eventually(() => f.snapshot()?.PK301 === 'C-301-2', 10_000, 50);
     await f.stop();
   });
@@ -203,9 +203,9 @@ describe('the runtime with its embedded broker (the whole process)', () => {
     const p = await startPhaseline(dir);
     try {
       await expect(connectNats(p.natsUrl, { name: 'anon', log })).rejects.toThrow(/authorization|auth/i);
-      const list = JSON.parse(await readFile(join(dir, 'demo', 'nats-users.json'), 'utf8')) as { user: string; password: string; source: string }[];
+      const list = JSON.parse(await readFile(join(dir, 'demo', 'nats-users.json'), 'utf8')) as { user: string; password: string; source: string; inboxPrefix: string }[];
       const line2 = list.find((u) => u.source === 'line2')!;
-      const nc = await connectNats(p.natsUrl, { name: 'line2', user: line2.user, pass: line2.password, inboxPrefix: '_INBOX.edge.line2', log });
+      const nc = await connectNats(p.natsUrl, { name: 'line2', user: line2.user, pass: line2.password, inboxPrefix: line2.inboxPrefix, log });
       conns.push(nc);
       const js = jetstream(nc);
       const msg = (src: string) => encode({ src, epoch: 'x1', seq: 1, sent: Date.now(), samples: [{ tag: 'R201.TT01.PV', v: 20, q: 'good', ts: Date.now() }] });

@@ -1,12 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { access, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../src/broker/connect.ts';
-import { isRunning } from '../../src/broker/process.ts';
+import { isRunning, processStartTime } from '../../src/broker/process.ts';
 import { isSupportedNatsVersion, natsServerVersion, parseNatsVersion, resolveNatsServer } from '../../src/broker/resolve.ts';
 import { startNatsServer, type NatsServerHandle, type StartNatsOptions } from '../../src/broker/server.ts';
 import { BrokerNotFoundError, BrokerStartError } from '../../src/errors.ts';
@@ -57,9 +57,28 @@ afterAll(async () => {
 });
 
 describe('resolveNatsServer', () => {
-  it('resolves a nats-server of version 2.10 or newer', async () => {
+  it('resolves a nats-server of version 2.11 or newer', async () => {
     const resolved = await resolveNatsServer({ varDir: REPO_VAR_DIR, log });
     expect(isSupportedNatsVersion(parseNatsVersion(await natsServerVersion(resolved))!)).toBe(true);
+  });
+
+  it('takes the newest usable one under var/bin/, checking the binary\'s own version rather than its directory name', async () => {
+    const varDir = join(root, 'resolve-var');
+    const real = await natsServerVersion(bin);
+    const fake = async (dirVersion: string, prints: string) => {
+      await mkdir(join(varDir, 'bin', `nats-server-${dirVersion}`), { recursive: true });
+      const f = join(varDir, 'bin', `nats-server-${dirVersion}`, 'nats-server');
+      await writeFile(f, `#!/bin/sh\necho "nats-server: v${prints}"\n`);
+      await chmod(f, 0o755);
+    };
+    await fake('2.10.27', '2.10.27');
+    await fake('99.0.0', '2.9.0'); // a directory that lies about its binary
+    await mkdir(join(varDir, 'bin', `nats-server-${real}`), { recursive: true });
+    await symlink(bin, join(varDir, 'bin', `nats-server-${real}`, 'nats-server'));
+    const resolved = await resolveNatsServer({ varDir, log });
+    expect(isSupportedNatsVersion(parseNatsVersion(await natsServerVersion(resolved))!)).toBe(true);
+    // A usable nats-server on PATH comes first; this machine's PATH (Debian bookworm) has only 2.9.10.
+    if (resolved.startsWith(varDir)) expect(resolved).toBe(join(varDir, 'bin', `nats-server-${real}`, 'nats-server'));
   });
 
   it('refuses a NATS_SERVER_BIN that does not exist, saying how to install one', async () => {
@@ -67,7 +86,7 @@ describe('resolveNatsServer', () => {
     expect(err).toBeInstanceOf(BrokerNotFoundError);
     expect(err.code).toBe('ERR_BROKER_NOT_FOUND');
     expect(err.message).toMatch(/NATS_SERVER_BIN=\/nonexistent\/nats-server does not exist/);
-    expect(err.message).toMatch(/2\.10 or newer/);
+    expect(err.message).toMatch(/2\.11 or newer/);
   });
 });
 
@@ -78,7 +97,10 @@ describe('startNatsServer', () => {
     expect(h.adopted).toBe(false);
     expect(h.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     const pidfile = JSON.parse(await readFile(join(opts.runDir, 'nats-server.pid'), 'utf8'));
-    expect(pidfile).toEqual({ pid: h.pid, url: h.url, storeDir: opts.storeDir, bin, confHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(pidfile).toEqual({
+      pid: h.pid, url: h.url, storeDir: opts.storeDir, bin, confHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      owner: { pid: process.pid, processStart: await processStartTime(process.pid) },
+    });
     const ports = JSON.parse(await readFile(join(opts.runDir, `nats-server_${h.pid}.ports`), 'utf8'));
     expect(ports.nats[0]).toBe(h.url);
     const conf = join(opts.runDir, 'nats-server.conf');
@@ -125,7 +147,7 @@ describe('startNatsServer', () => {
     expect(await start({ ...opts, users })).toMatchObject({ adopted: true, pid: secured.pid }); // same config: adopted
   });
 
-  it('adopts the server of a parent that was SIGKILLed, and the server survived its parent', async () => {
+  it('adopts the server of a parent that was SIGKILLed, and the server survived its parent; not while the parent lives', async () => {
     const opts = await dirs('crashed');
     const script = join(root, 'parent.mts');
     const serverUrl = new URL('../../src/broker/server.ts', import.meta.url).href;
@@ -144,6 +166,11 @@ describe('startNatsServer', () => {
       parent.once('exit', (code) => reject(new Error(`parent exited ${code}`)));
     });
     const child = JSON.parse(line) as { pid: number; url: string };
+    // While its owner lives, the server is not ours to adopt or stop (the instance lock normally prevents this).
+    const refused = await startNatsServer(opts).catch((e) => e);
+    expect(refused).toBeInstanceOf(BrokerStartError);
+    expect(refused.message).toMatch(new RegExp(`belongs to the live process ${parent.pid}`));
+    expect(await serversOn(opts.runDir)).toEqual([child.pid]);
     parent.kill('SIGKILL');
     await new Promise((r) => parent.once('exit', r));
     expect(await isRunning(child.pid)).toBe(true);
