@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { nuid, type NatsConnection } from '@nats-io/transport-node';
+import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../nats/codec.ts';
 import { resetAtAckFloor } from '../nats/consumers.ts';
 import { decodeId, encodeId } from '../nats/ids.ts';
@@ -28,8 +28,8 @@ export interface ActorHostOptions {
   instance: { owner: string; host: string; pid: number; alive: (pid: number) => boolean };
   leaseTtlMs?: number;
   batch?: number;
-  /** The wall clock, for quarantine and migration stamps (inputs carry their own `at`). */
-  now?: () => number;
+  /** The wall clock: lease expiry, timers, quarantine and migration stamps (inputs carry their own `at`). */
+  now: () => number;
 }
 
 interface Slot {
@@ -59,7 +59,7 @@ export class ActorHost {
 
   constructor(options: ActorHostOptions) {
     this.#o = options;
-    this.#timers = new DeadlineTimers((key, name, deadline) => void this.#fireTimer(key, name, deadline));
+    this.#timers = new DeadlineTimers((key, name, deadline) => void this.#fireTimer(key, name, deadline), options.now);
   }
 
   /** Takes the shard leases, rehydrates every actor (republishing pending outboxes) and starts applying inputs. */
@@ -69,7 +69,7 @@ export class ActorHost {
     for (const kind of kinds) {
       const lease = new Lease({
         kv: this.#o.leases, key: `shard.${kind.type}`, ...this.#o.instance, ttlMs: this.#o.leaseTtlMs ?? 15_000,
-        log: this.#o.log, alive: this.#o.instance.alive, onLost: () => this.#consumers.get(kind.type)?.stop(),
+        log: this.#o.log, alive: this.#o.instance.alive, onLost: () => this.#consumers.get(kind.type)?.stop(), now: this.#o.now,
       });
       await lease.acquire(this.#abort.signal);
       this.#leases.push(lease);
@@ -383,7 +383,7 @@ export class ActorHost {
   }
 
   #now(): number {
-    return (this.#o.now ?? Date.now)();
+    return this.#o.now();
   }
 
   #reply(envelope: InputEnvelope | undefined, outcome: InputOutcome): void {

@@ -20,6 +20,8 @@ export interface LeaseOptions {
   /** Tells whether a process on this host is alive, so a crashed owner's lease is taken over at once. */
   alive: (pid: number) => boolean;
   onLost: () => void;
+  /** The wall clock the lease's `until` is measured on (injected: actors/ reads no clock of its own). */
+  now: () => number;
 }
 
 /**
@@ -66,7 +68,7 @@ export class Lease {
         return true;
       }
       const held = decode(entry.value) as LeaseRecord;
-      const free = held.owner === this.#o.owner || held.until < Date.now() ||
+      const free = held.owner === this.#o.owner || held.until < this.#o.now() ||
         (held.host === this.#o.host && held.pid !== this.#o.pid && !this.#o.alive(held.pid));
       if (!free) return false;
       this.#revision = await kv.update(key, encode(this.#mine()), entry.revision);
@@ -90,6 +92,6 @@ export class Lease {
   }
 
   #mine(): LeaseRecord {
-    return { owner: this.#o.owner, host: this.#o.host, pid: this.#o.pid, until: Date.now() + this.#o.ttlMs };
+    return { owner: this.#o.owner, host: this.#o.host, pid: this.#o.pid, until: this.#o.now() + this.#o.ttlMs };
   }
 }

@@ -10,7 +10,7 @@ export class DeadlineTimers {
   readonly #fire: (actorKey: string, name: string, deadline: number) => void;
   readonly #now: () => number;
 
-  constructor(fire: (actorKey: string, name: string, deadline: number) => void, now: () => number = Date.now) {
+  constructor(fire: (actorKey: string, name: string, deadline: number) => void, now: () => number) {
     this.#fire = fire;
     this.#now = now;
   }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from './errors.ts';
 
 const EnvSchema = z.object({
   PHASELINE_HTTP_HOST: z.string().default('127.0.0.1'),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import canonicalize from 'canonicalize';
 import type { z } from 'zod';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from './errors.ts';
 import { FILES, type PlantConfig } from './plant.schema.ts';
 
 type Parsed = { [K in keyof typeof FILES]: z.infer<(typeof FILES)[K]> };

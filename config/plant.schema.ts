@@ -142,6 +142,7 @@ export const PERMISSIONS = [
   'interlock.release',
   'alarm.shelve',
   'batch.release',
+  'audit.disposition',
   'exception.close.critical',
   'config.approve',
   'diagrams.read',

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import { encode } from './codec.ts';
 import { MSG_ID, subjects } from './subjects.ts';
 

@@ -6,7 +6,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { INCARNATION_KEY, newIncarnation } from './stream-identity.ts';
 
 const DAY_NS = 24 * 3600 * 1e9;

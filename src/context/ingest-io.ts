@@ -10,7 +10,8 @@ import { frameKeys, parseAggregateKey, readAll, type FinalAggregate, type Frame 
 import type { ClockBook } from './clock.ts';
 import { storeBlocks } from './lineage.ts';
 import { loadRecord } from './source-record.ts';
-import { streamIdentity } from '../../nats/stream-identity.ts';
+import { streamIdentity, type StreamIdentity } from '../../nats/stream-identity.ts';
+import { subjects } from '../../nats/subjects.ts';
 
 interface Ports {
   js: JetStreamClient;
@@ -32,8 +33,10 @@ export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextua
     ...(o.clock ? { clock: o.clock } : {}),
   });
   const telemetry = await streamIdentity(o.jsm, 'TELEMETRY');
+  const adopted: string[] = [];
   for (const src of o.config.sources) {
     const { record, revision, verdict } = await loadRecord(o.buckets.ingest, src.id, telemetry);
+    if (verdict.kind === 'adopted') adopted.push(src.id);
     if (verdict.kind === 'recreated') log.warn({ source: src.id, was: verdict.was }, 'TELEMETRY is a new stream incarnation: this source\'s stream position restarts; its applied ranges are kept');
     if (verdict.kind === 'beyond') {
       o.metrics.inc('phaseline_ingest_positions_beyond_stream_total', { source: src.id }, 1, 'Source records whose TELEMETRY position was past the stream end');
@@ -41,6 +44,7 @@ export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextua
     }
     core.load(record, revision);
   }
+  if (adopted.length) await auditAdoption(o, telemetry, adopted, log);
   const revision = (await o.buckets.frames.status()).streamInfo.state.last_seq;
   for (const f of (await readAll<Frame>(o.buckets.frames, frameKeys.frames)).values()) core.knowFrame(f);
   for await (const k of await o.buckets.frames.keys('agg.>')) {
@@ -49,6 +53,20 @@ export async function loadCore(o: Ports, log: Logger): Promise<{ core: Contextua
   }
   core.reset();
   return { core, revision };
+}
+
+/**
+ * One audit entry for the source records that took the TELEMETRY identity on this start (EU GMP Annex 11 §4.8:
+ * data migration recorded). Nothing is committed by the adoption itself: the next commit of each source writes it.
+ */
+async function auditAdoption(o: Ports, telemetry: StreamIdentity, sources: string[], log: Logger): Promise<void> {
+  const request = {
+    at: Date.now(), who: 'system', action: 'ingest.position.migrated', target: 'stream:TELEMETRY', configVersion: o.config.version,
+    reason: 'source records written before stream incarnations existed took the TELEMETRY identity; applied ranges kept, nothing re-applied',
+    after: { incarnation: telemetry.incarnation, streamLastSeq: telemetry.lastSeq, sources },
+  };
+  await o.js.publish(subjects.auditInbox, encode(request), { msgID: `migration:ingest:${telemetry.incarnation}:${sources.join(',')}` });
+  log.info({ sources, incarnation: telemetry.incarnation }, 'source records adopted the TELEMETRY stream identity');
 }
 
 /**

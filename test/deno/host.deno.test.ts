@@ -35,7 +35,7 @@ function makeHost(): ActorHost {
       unitKind([{ id: 'R201', phases: ['R201.HEAT'], cleanHoldMs: 3_600_000, createdAt: startedAt }]),
     ],
     deadLetter: (l) => deadLetter(js, metrics, l, `dlq:INBOX:${l.streamSeq}`),
-    instance: { owner: `deno-${++owners}`, host: 'deno-test', pid: 1, alive: () => false },
+    instance: { owner: `deno-${++owners}`, host: 'deno-test', pid: 1, alive: () => false }, now: Date.now,
     leaseTtlMs: 2_000,
   });
 }

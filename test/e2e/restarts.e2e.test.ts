@@ -10,6 +10,7 @@ import { INCARNATION_KEY } from '../../nats/stream-identity.ts';
 import { MSG_ID, subjects } from '../../nats/subjects.ts';
 import { connectNats } from '../../src/broker/connect.ts';
 import { WRITER_KV_KEY } from '../../src/records/audit-state.ts';
+import { untilDedupeForgets } from '../helpers/dedupe.ts';
 import { testNatsServerBin } from '../helpers/nats.ts';
 import { eventually, startPhaseline, type PhaselineProcess } from '../helpers/phaseline-process.ts';
 
@@ -146,11 +147,11 @@ describe('restarts of the whole product', () => {
       expect(request?.header.get(MSG_ID)).toBe(started.src.msgId);
       const info = await jsm.streams.info('INBOX');
       await jsm.streams.update('INBOX', { ...info.config, duplicate_window: 100 * 1e6 }); // the next start restores it
-      await new Promise((r) => setTimeout(r, 300));
       const h = headers();
       h.set(MSG_ID, started.src.msgId);
-      const ack = await jetstream(nc).publish(subjects.auditInbox, request!.data, { headers: h });
-      expect(ack.duplicate).toBe(false); // stored again: only the writer can refuse it now
+      await untilDedupeForgets(jetstream(nc), 'inbox.probe.dedupe');
+      const ack = await jetstream(nc).publish(subjects.auditInbox, request!.data, { headers: h }); // only the writer can refuse it now
+      expect(ack.duplicate).toBe(false);
     });
     await eventually(async () => /phaseline_audit_duplicates_total\{by="producer_id"\} [1-9]/.test((await p.api('GET', '/metrics')).body), 20_000);
     const after = await settledAudit(p, qa);

@@ -63,7 +63,7 @@ export function hostFixture(): HostFixture {
         exceptionKind(new Map(), { batches: false }),
       ],
       deadLetter: (l) => deadLetter(js, f.metrics, l, `dlq:INBOX:${l.streamSeq}`),
-      instance: { owner: `test-${++n}`, host: 'test', pid: process.pid, alive: () => false },
+      instance: { owner: `test-${++n}`, host: 'test', pid: process.pid, alive: () => false }, now: Date.now,
       leaseTtlMs: 2_000,
     });
   };

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../nats/codec.ts';
 import { INCARNATION_KEY } from '../../nats/stream-identity.ts';
 import { ensureStreams, type Buckets } from '../../nats/streams.ts';
+import { untilDedupeForgets } from '../helpers/dedupe.ts';
 import { hostFixture } from '../helpers/host-fixture.ts';
 
 const fx = hostFixture();
@@ -44,9 +45,9 @@ describe('actor host across restarts', () => {
       await js.publish('inbox.phase.R201=2EHEAT', input, { msgID: 'exception.EXC-9:4:0' });
       await waitFor(() => host.get('phase', 'R201.HEAT')!.lastSeq > before);
       const applied = host.get('phase', 'R201.HEAT')!;
-      await new Promise((r) => setTimeout(r, 300));
+      await untilDedupeForgets(js, 'inbox.probe.dedupe');
       const ack = await js.publish('inbox.phase.R201=2EHEAT', input, { msgID: 'exception.EXC-9:4:0' });
-      expect(ack.duplicate).toBe(false); // stored again: the broker's window is over
+      expect(ack.duplicate).toBe(false);
       const probe = await send(host, 'phase', 'R201.HEAT', { type: 'ABORT', reason: 'probe' });
       expect(probe?.seq).toBeGreaterThan(ack.seq);
       const skipped = (await subjectMessages('INBOX', 'inbox.audit.writer')).filter((m) => m.seq > ack.seq && (m.data as any).ref === `inbox:${ack.seq}`);

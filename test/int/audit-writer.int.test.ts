@@ -15,6 +15,7 @@ import { loadOrCreateAuditKey, readAuditPublicKeys, type AuditKey } from '../../
 import { readAudit, verifyAudit } from '../../src/records/audit-read.ts';
 import { WRITER_KV_KEY, loadPosition, savePosition } from '../../src/records/audit-state.ts';
 import { startAuditWriter, type AuditWriter, type AuditWriterOptions } from '../../src/records/audit-writer.ts';
+import { untilDedupeForgets } from '../helpers/dedupe.ts';
 import { connectTest, startTestNats, type TestConn } from '../helpers/nats.ts';
 
 type Nats = Awaited<ReturnType<typeof startTestNats>>;
@@ -137,14 +138,14 @@ describe('audit writer', () => {
     const items = [...outbox(1, 3), { req: request(9), id: 'login:9f2c' }];
     await send(items);
     await w.flush();
-    await new Promise((r) => setTimeout(r, 300));
+    await untilDedupeForgets(conn.js, 'inbox.probe.dedupe');
     expect(await send(items)).toHaveLength(4); // stored again: JetStream did not catch them
     await send([{ req: request(2), id: 'phase:R101.HEAT:1:7' }]); // below the producer's highest applied id
     await w.flush();
     expect(metrics.get('phaseline_audit_duplicates_total', { by: 'producer_id' })).toBe(5);
     await w.stop();
     w = await writer();
-    await new Promise((r) => setTimeout(r, 300));
+    await untilDedupeForgets(conn.js, 'inbox.probe.dedupe');
     await send([items[0]!, items[3]!, { req: request(4), id: 'phase:R101.HEAT:4:0' }]);
     await w.flush();
     expect(requestsOf(await trail()).map((e) => e.src!.msgId)).toEqual([
@@ -320,7 +321,7 @@ describe('audit writer', () => {
     const { inboxIncarnation: _i, idsUpTo: _u, chained: _c, ...legacy } = stored.position!;
     await buckets.actors.put(WRITER_KV_KEY, encode({ ...legacy, inboxCreated: '2026-11-30T10:00:00Z', dedupe: { producers: [], recent: [] }, writer: 'old' }));
     for await (const k of await buckets.audit.keys()) await buckets.audit.delete(k);
-    await new Promise((r) => setTimeout(r, 300));
+    await untilDedupeForgets(conn.js, 'inbox.probe.dedupe');
     w = await writer();
     await send([items[1]!, { req: request(5), id: 'phase:R101.HEAT:5:0' }]); // an old id past the window, and a new one
     await w.flush();

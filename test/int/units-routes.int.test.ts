@@ -27,7 +27,7 @@ beforeAll(async () => {
       phaseKind({ phases: [{ id: 'R201.HEAT', unit: 'R201', execution: 'manual' }], commandExpiryMs: () => 10_000 }),
       unitKind([{ id: 'R201', phases: ['R201.HEAT'], cleanHoldMs: 720 * 3_600_000, createdAt: Date.now() }]),
     ],
-    instance: { owner: 'units-routes-test', host: 'test', pid: process.pid, alive: () => false }, leaseTtlMs: 2_000,
+    instance: { owner: 'units-routes-test', host: 'test', pid: process.pid, alive: () => false }, now: Date.now, leaseTtlMs: 2_000,
   });
   await host.start();
   ({ app } = await h.testApp(fx, {}, (a) => unitRoutes(a, { host, nc: fx.nc, timeoutMs: 5_000 })));

@@ -56,7 +56,7 @@ export async function runOnHost(adapter: ModelAdapter, plan: Plan, nc: NatsConne
   const makeHost = () => new ActorHost({
     nc, js, jsm, kv: buckets.actors, leases: buckets.leases, kinds: [kind], configVersion: 'sha256:model', log: quietLog,
     metrics: noMetrics, deadLetter: async (l) => void deadLetters.push(`${l.reason}: ${l.detail}`),
-    instance: { owner: `model-${adapter.name}-${++instance}`, host: 'model', pid: 0, alive: () => false }, leaseTtlMs: 2_000,
+    instance: { owner: `model-${adapter.name}-${++instance}`, host: 'model', pid: 0, alive: () => false }, now: Date.now, leaseTtlMs: 2_000,
   });
   const read = async (id: string): Promise<ActorRecord | undefined> => {
     const e = await buckets.actors.get(`${kind.type}.${encodeId(id)}`);

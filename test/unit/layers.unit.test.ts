@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { checkLayers } from '../helpers/layers.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/layers', import.meta.url));
+
+describe('layers (DESIGN.md layout table, principles 1, 7, 13)', () => {
+  it('holds on the tree: machines/, actors/, nats/ and config/ import only what the table allows', () => {
+    expect(checkLayers(ROOT)).toEqual([]);
+  });
+
+  it('finds every kind of violation in a fixture tree that breaks the rules on purpose', () => {
+    const found = checkLayers(FIXTURE).map((v) => `${v.file}:${v.line} ${v.what}`);
+    expect(found.sort()).toEqual([
+      'actors/transport.ts:2 imports @nats-io/transport-node',
+      'actors/transport.ts:3 imports ../src/log.ts',
+      'actors/transport.ts:5 uses Date.now',
+      'config/shell.ts:2 imports ../src/errors.ts',
+      'machines/clock.machine.ts:2 imports node:fs',
+      'machines/clock.machine.ts:3 imports ../actors/host.ts',
+      'machines/clock.machine.ts:5 uses Date.now',
+    ]);
+  });
+});
