@@ -1,5 +1,6 @@
 import { ALARM_MACHINE_VERSION, alarmFlags, alarmMachine, alarmStateName, type AlarmContext, type AlarmInput } from '../machines/alarm.machine.ts';
 import { subjects } from '../nats/subjects.ts';
+import { isoTimes } from './iso-time.ts';
 import type { PersistedState } from './kind.ts';
 import { auditOf, machineKind } from './machine-kind.ts';
 
@@ -43,8 +44,8 @@ export function alarmKind(actors: ReadonlyMap<string, AlarmActorInput>) {
 /** The CONTRACT.md §2 shape of one entry of `GET /alarms`. */
 export function alarmView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as AlarmContext;
-  return {
+  return isoTimes({
     id, state: alarmStateName(s.value as never).name, flags: alarmFlags(s.value as never), priority: c.priority,
-    critical: c.critical, unit: c.unit, ...(c.activeSince ? { activeSince: new Date(c.activeSince).toISOString() } : {}),
-  };
+    critical: c.critical, unit: c.unit, ...(c.activeSince ? { activeSince: c.activeSince } : {}),
+  });
 }

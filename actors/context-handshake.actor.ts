@@ -1,7 +1,9 @@
 import {
   CONTEXT_HANDSHAKE_MACHINE_VERSION, contextHandshakeMachine, type ContextHandshakeContext, type ContextHandshakeInput,
 } from '../machines/context-handshake.machine.ts';
+import type { ContextAssertion, ContextRelease } from '../nats/context.schema.ts';
 import { subjects } from '../nats/subjects.ts';
+import { isoTimes } from './iso-time.ts';
 import type { ApplyInfo, PersistedState } from './kind.ts';
 import { auditOf, machineKind } from './machine-kind.ts';
 
@@ -26,7 +28,7 @@ export function contextHandshakeKind(actors: ReadonlyMap<string, ContextHandshak
         const { context, unit } = p as { context: Record<string, unknown>; unit: string };
         return {
           reply: { contextId: context.contextId, seq: context.seq, ...(context.gap ? { gap: context.gap } : {}) },
-          publish: [{ subject: subjects.context(unit), payload: { unit, ...context, at: info.event.at, by: info.event.by ?? 'system' } }],
+          publish: [{ subject: subjects.context(unit), payload: { unit, ...context, at: info.event.at, by: info.event.by ?? 'system' } as ContextAssertion }],
           ...auditOf(TYPE, 'asserted', info, context),
         };
       },
@@ -43,7 +45,7 @@ export function contextHandshakeKind(actors: ReadonlyMap<string, ContextHandshak
         ...auditOf(TYPE, 'ack_overdue', info, p, 'system'),
       }),
       contextReleased: (p, info) => ({
-        publish: [{ subject: subjects.context(String(p.unit)), payload: { ...p, released: true } }],
+        publish: [{ subject: subjects.context(String(p.unit)), payload: { ...p, released: true } as ContextRelease }],
         ...auditOf(TYPE, 'released', info, p),
       }),
     },
@@ -53,9 +55,9 @@ export function contextHandshakeKind(actors: ReadonlyMap<string, ContextHandshak
 /** The public view of one unit's context handshake (the shape `GET /units/:id` nests as its context). */
 export function contextHandshakeView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as ContextHandshakeContext;
-  return {
+  return isoTimes({
     id, state: String(s.value), context: c.context ?? null, lastSeq: c.lastSeq, acks: c.acks, ackOverdue: c.ackOverdue,
-    ...(c.ackDueAt !== undefined ? { ackDueAt: new Date(c.ackDueAt).toISOString() } : {}),
+    ...(c.ackDueAt !== undefined ? { ackDueAt: c.ackDueAt } : {}),
     ...(c.released ? { released: c.released } : {}), gapCount: c.gapCount,
-  };
+  });
 }

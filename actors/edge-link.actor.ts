@@ -1,5 +1,6 @@
 import { EDGE_LINK_MACHINE_VERSION, edgeLinkMachine, type EdgeLinkContext, type EdgeLinkInput } from '../machines/edge-link.machine.ts';
 import { subjects } from '../nats/subjects.ts';
+import { isoTime } from './iso-time.ts';
 import type { ApplyInfo, PersistedState } from './kind.ts';
 import { auditOf, machineKind } from './machine-kind.ts';
 
@@ -40,7 +41,7 @@ export function edgeLinkView(id: string, s: PersistedState): Record<string, unkn
   return {
     id, state: String(s.value), status: STATUS[String(s.value)] ?? String(s.value), epoch: c.epoch ?? null,
     lastSeq: c.lastSeq ?? null,
-    lastSeen: c.lastHeartbeatAt === undefined ? null : new Date(c.lastHeartbeatAt).toISOString(),
+    lastSeen: isoTime(c.lastHeartbeatAt) ?? null,
     gaps: {
       pending: c.pending.length, lost: c.lostRanges, ranges: c.pending,
       missing: { pending: c.pending.reduce((n, r) => n + r.to - r.from + 1, 0), lost: c.lostSeqs },
@@ -48,6 +49,6 @@ export function edgeLinkView(id: string, s: PersistedState): Record<string, unkn
     bufferDepth: c.bufferDepth,
     ...(c.clockOffsetMs === undefined ? {} : { clockOffsetMs: c.clockOffsetMs }),
     ...(c.collector ? { collector: c.collector } : {}),
-    ...(c.staleSince === undefined ? {} : { staleSince: new Date(c.staleSince).toISOString() }),
+    ...(c.staleSince === undefined ? {} : { staleSince: isoTime(c.staleSince) }),
   };
 }

@@ -1,6 +1,7 @@
 import {
   EXCEPTION_MACHINE_VERSION, exceptionMachine, type ExceptionContext, type ExceptionInput,
 } from '../machines/exception.machine.ts';
+import { isoTimes } from './iso-time.ts';
 import type { PersistedState } from './kind.ts';
 import { auditOf, inputTo, machineKind } from './machine-kind.ts';
 
@@ -28,15 +29,15 @@ export function exceptionKind(actors: ReadonlyMap<string, ExceptionInput>, opts:
   });
 }
 
-/** The CONTRACT.md §2 shape of one entry of `GET /exceptions`. */
+/** The CONTRACT.md §2 shape of one entry of `GET /exceptions`, every time ISO 8601 (21 CFR 11.50(a)(2)). */
 export function exceptionView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as ExceptionContext;
-  return {
+  return isoTimes({
     id, kind: c.kind, status: String(s.value), critical: c.critical, source: c.source,
     ...(c.batchId ? { batchId: c.batchId } : {}), ...(c.phase ? { phase: c.phase } : {}),
-    openedAt: new Date(c.openedAt).toISOString(), openedBy: c.openedBy, description: c.description,
+    openedAt: c.openedAt, openedBy: c.openedBy, description: c.description,
     ...(c.acknowledged ? { acknowledged: c.acknowledged } : {}),
     ...(c.investigation ? { investigation: c.investigation } : {}),
     signatures: c.signatures, addenda: c.addenda, ...(c.closed ? { closed: c.closed } : {}),
-  };
+  });
 }

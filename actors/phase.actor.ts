@@ -1,5 +1,6 @@
 import { allowedCommands, phaseMachine, PHASE_MACHINE_VERSION, type PhaseContext, type PhaseInput, type PhaseState } from '../machines/phase.machine.ts';
 import { subjects } from '../nats/subjects.ts';
+import { isoTimes } from './iso-time.ts';
 import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.ts';
 
 export interface PhaseKindOptions {
@@ -21,11 +22,11 @@ export function phaseKind(o: PhaseKindOptions): ActorKind {
   };
 }
 
-/** The CONTRACT.md §2 shape of `GET /phases/:id`. */
+/** The CONTRACT.md §2 shape of `GET /phases/:id`, times ISO 8601 (ALCOA+ "contemporaneous"). */
 export function phaseView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as PhaseContext;
   const state = String(s.value) as PhaseState;
-  return {
+  return isoTimes({
     id,
     unit: c.unit,
     state,
@@ -41,7 +42,7 @@ export function phaseView(id: string, s: PersistedState): Record<string, unknown
     },
     allowedCommands: allowedCommands(state).map((x) => x.toLowerCase()),
     ...(c.pendingCommand ? { pendingCommand: { ...c.pendingCommand, command: c.pendingCommand.command.toLowerCase() } } : {}),
-  };
+  });
 }
 
 function interpret(o: PhaseKindOptions, action: { type: string; params?: unknown }, info: ApplyInfo): ActionResult | undefined {

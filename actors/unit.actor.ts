@@ -1,6 +1,8 @@
 import { migrateUnitSnapshot, unitMachine, UNIT_MACHINE_VERSION, type UnitContext, type UnitInput, type UnitStatus } from '../machines/unit.machine.ts';
+import type { ContextAssertion, ContextRelease } from '../nats/context.schema.ts';
 import { subjects } from '../nats/subjects.ts';
 import type { InputEnvelope } from './envelope.ts';
+import { isoTimes } from './iso-time.ts';
 import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.ts';
 
 /**
@@ -25,15 +27,17 @@ export function unitKind(units: UnitInput[]): ActorKind {
   };
 }
 
-const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
-/** The CONTRACT.md §2 shape of `GET /units/:id`, with the GMP equipment status, its deadlines and the line clearance. */
+/**
+ * The CONTRACT.md §2 shape of `GET /units/:id`, with the GMP equipment status, its deadlines and the line clearance,
+ * every time ISO 8601 (ALCOA+ "contemporaneous").
+ */
 export function unitView(id: string, s: PersistedState): Record<string, unknown> {
   const c = s.context as unknown as UnitContext;
   const v = s.value as { availability: string; hygiene: string };
   const lc = c.lineClearance;
-  return {
+  return isoTimes({
     id,
     state: v.availability,
     hygiene: v.hygiene,
@@ -41,18 +45,28 @@ export function unitView(id: string, s: PersistedState): Record<string, unknown>
     context: c.context ?? null,
     lastContextSeq: c.lastSeq,
     ...(c.allocatedTo ? { allocatedTo: c.allocatedTo } : {}),
-    ...(c.allocation ? { allocation: { ...c.allocation, at: iso(c.allocation.at) } } : {}),
-    ...defined({ cleanUntil: iso(c.cleanUntil), sterileUntil: iso(c.sterileUntil) }),
-    ...(v.hygiene === 'Dirty' || v.hygiene === 'Cleaning' ? defined({ dirtyUntil: iso(c.dirtyUntil), dirtyHoldExpired: c.dirtyHoldExpired }) : {}),
+    ...(c.allocation ? { allocation: c.allocation } : {}),
+    ...defined({ cleanUntil: c.cleanUntil, sterileUntil: c.sterileUntil }),
+    ...(v.hygiene === 'Dirty' || v.hygiene === 'Cleaning' ? defined({ dirtyUntil: c.dirtyUntil, dirtyHoldExpired: c.dirtyHoldExpired }) : {}),
     requiresSterile: c.requiresSterile,
-    lineClearance: lc ? defined({ by: lc.by, at: iso(lc.at), batchId: lc.batchId, firstStart: lc.firstStart }) : null,
-    ...(c.cycle ? { cycle: defined({ ...c.cycle, startedAt: iso(c.cycle.startedAt), completedAt: iso(c.cycle.completedAt) }) } : {}),
-    ...(c.maintenance ? { maintenance: { ...c.maintenance, at: iso(c.maintenance.at) } } : {}),
+    lineClearance: lc ? defined({ by: lc.by, at: lc.at, batchId: lc.batchId, firstStart: lc.firstStart }) : null,
+    ...(c.cycle ? { cycle: defined({ ...c.cycle }) } : {}),
+    ...(c.maintenance ? { maintenance: c.maintenance } : {}),
     phases: c.phases,
-  };
+  });
 }
 
 type Params = Record<string, unknown>;
+
+/** The `ctx.<unit>` release at batch end, naming the context it ends (nats/context.schema.ts; ISA-88.01 §5.6). */
+function releaseOf(info: ApplyInfo): ContextRelease {
+  const e = info.event;
+  const held = (info.before.context as unknown as UnitContext).context;
+  return {
+    unit: info.id, released: true, batchId: String(e.batchId), ...(held ? { contextId: held.contextId, seq: held.seq } : {}),
+    at: e.at, ...(e.by === undefined ? {} : { by: e.by }), ...(typeof e.reason === 'string' ? { reason: e.reason } : {}),
+  };
+}
 
 /** Audit records of the GMP equipment status, each with who and when (21 CFR 11.10(e); EU GMP Annex 11 §9). */
 function record(action: string, info: ApplyInfo, p: Params): ActionResult {
@@ -70,7 +84,7 @@ function interpret(action: { type: string; params?: unknown }, info: ApplyInfo):
     }
     case 'contextAccepted': {
       const ctx = (info.after.context as unknown as UnitContext).context;
-      const payload = { unit: info.id, ...ctx, at: e.at, by: e.by };
+      const payload = { unit: info.id, ...ctx!, at: e.at, by: e.by } satisfies ContextAssertion;
       return {
         reply: { contextId: p.contextId, seq: p.seq, ...(p.gap ? { gap: true, previousSeq: p.previousSeq } : {}) },
         publish: [{ subject: subjects.context(info.id), payload }],
@@ -87,13 +101,11 @@ function interpret(action: { type: string; params?: unknown }, info: ApplyInfo):
       return record(`unit.maintenance.${p.step === 'start' ? 'started' : 'ended'}`, info, p);
     case 'notifyPhases': {
       const { phases, status } = p as { phases: string[]; status: UnitStatus };
-      const publish = phases.map((phase) => ({
+      const publish: { subject: string; payload: InputEnvelope | ContextRelease }[] = phases.map((phase) => ({
         subject: subjects.inbox('phase', phase),
         payload: { event: { type: 'UNIT_STATUS', at: e.at, by: `unit:${info.id}`, ...status } } satisfies InputEnvelope,
       }));
-      if (e.type === 'RELEASE') {
-        publish.push({ subject: subjects.context(info.id), payload: { unit: info.id, released: true, batchId: e.batchId, at: e.at, by: e.by } as never });
-      }
+      if (e.type === 'RELEASE') publish.push({ subject: subjects.context(info.id), payload: releaseOf(info) });
       return { publish };
     }
     default:

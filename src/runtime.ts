@@ -116,7 +116,7 @@ export async function startRuntime(env: Env, opts: { lock?: InstanceLock } = {})
     stops.push(() => outcomes.stop());
 
     const raiser = await startExceptionRaiser({
-      js, jsm, host, log: logger('exceptions'), metrics,
+      js, jsm, host, kv: buckets.actors, log: logger('exceptions'), metrics,
       alarms: new Map(config.alarms.filter((a) => a.critical).map((a) => [a.id, {
         id: a.id, unit: a.unit, description: a.description,
       }])),

@@ -35,32 +35,29 @@ function close(f: Frame, at: number, ref: string): Frame {
 /**
  * Batch, unit-procedure and operation frames from MES context assertions (ISA-88 procedural hierarchy): a level
  * opens on the first context that names it on the unit and closes at the `at` of a context that changes it (or a
- * level above it) or releases the unit. Stale contexts (seq not above the last one) change nothing.
+ * level above it) or releases the unit. Stale contexts (seq not above the last one, or a release of an older one)
+ * change nothing.
  */
 export function onContext(cur: UnitCursor, c: ContextMessage, ref: string): Step<UnitCursor> | undefined {
-  if (c.seq <= cur.lastSeq) return undefined;
-  const next: UnitCursor = { ...cur, lastSeq: c.seq };
+  // A release names the context it ends (its seq, when the unit held one): only a release of an older one is stale.
+  if (c.seq !== undefined && (c.released === true ? c.seq < cur.lastSeq : c.seq <= cur.lastSeq)) return undefined;
+  const next: UnitCursor = { ...cur, lastSeq: Math.max(cur.lastSeq, c.seq ?? cur.lastSeq) };
   const frames: Frame[] = [];
-  const end = (level: 'batch' | 'unitProcedure' | 'operation') => {
-    const f = next[level];
-    if (f) frames.push(close(f, c.at, ref));
-    delete next[level];
+  const end = (...levels: ('batch' | 'unitProcedure' | 'operation')[]) => {
+    for (const level of levels) {
+      const f = next[level];
+      if (f) frames.push(close(f, c.at, ref));
+      delete next[level];
+    }
   };
-  const released = c.released === true;
-  if (next.batch && (released || next.batch.batchId !== c.batchId)) {
-    end('operation');
-    end('unitProcedure');
-    end('batch');
-  } else if (next.unitProcedure && next.unitProcedure.unitProcedure !== c.unitProcedure) {
-    end('operation');
-    end('unitProcedure');
-  } else if (next.operation && next.operation.operation !== c.operation) {
-    end('operation');
-  }
-  if (released) {
-    delete next.contextId; // everything was closed above
+  if (c.released === true) {
+    end('operation', 'unitProcedure', 'batch');
+    delete next.contextId;
     return { cursor: next, frames };
   }
+  if (next.batch && next.batch.batchId !== c.batchId) end('operation', 'unitProcedure', 'batch');
+  else if (next.unitProcedure && next.unitProcedure.unitProcedure !== c.unitProcedure) end('operation', 'unitProcedure');
+  else if (next.operation && next.operation.operation !== c.operation) end('operation');
   const base = { batchId: c.batchId, unit: c.unit, contextId: c.contextId, start: c.at, openedBy: ref };
   if (!next.batch) frames.push((next.batch = { id: `batch:${c.batchId}:${c.unit}:${c.seq}`, kind: 'batch', ...base }));
   if (!next.unitProcedure && c.unitProcedure) {

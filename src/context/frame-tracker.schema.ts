@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ContextMessageSchema, type ContextMessage } from '../../nats/context.schema.ts';
 
 /** A phase transition on `evt.phase.<encodedId>` (CONTRACT.md §5.3), as the frame tracker reads it. */
 export const PhaseEventSchema = z.object({
@@ -14,19 +15,8 @@ export const PhaseEventSchema = z.object({
   seq: z.number().int().nonnegative(),
 });
 
-/** An accepted MES context assertion on `ctx.<unit>` (CONTRACT.md §5.3). */
-export const ContextSchema = z.object({
-  unit: z.string().min(1),
-  contextId: z.string().min(1),
-  batchId: z.string().min(1),
-  specVersion: z.union([z.string(), z.number()]).optional(),
-  seq: z.number().int().nonnegative(),
-  unitProcedure: z.string().min(1).optional(),
-  operation: z.string().min(1).optional(),
-  phase: z.string().optional(),
-  at: z.number().finite(),
-  released: z.boolean().optional(),
-});
+/** A `ctx.<unit>` message, assertion or release: the one schema its producer and every consumer use (nats/context.schema.ts). */
+export const ContextSchema = ContextMessageSchema;
 
 export type PhaseEvent = z.infer<typeof PhaseEventSchema>;
-export type ContextMessage = z.infer<typeof ContextSchema>;
+export type { ContextMessage };

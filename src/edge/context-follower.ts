@@ -1,8 +1,10 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decode } from '../../nats/codec.ts';
+import { ContextMessageSchema, isRelease } from '../../nats/context.schema.ts';
 import { decodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
+import { describeIssues } from '../context/telemetry.schema.ts';
 import type { Logger } from '../log.ts';
 
 const STREAM = 'CONTEXT';
@@ -68,25 +70,36 @@ export class ContextFollower {
     }
   }
 
-  /** `seq` is the stream sequence of a stored message (a direct get); a live message (core) is always the newest. */
+  /**
+   * `seq` is the stream sequence of a stored message (a direct get); a live message (core) is always the newest. An
+   * assertion sets the unit's stamp, a release ends it (nats/context.schema.ts: one schema for both).
+   */
   #apply(subject: string, seq: number | undefined, data: Uint8Array): void {
     const unitFromSubject = decodeId(subject.slice('ctx.'.length));
-    let payload: { unit?: unknown; contextId?: unknown };
+    let raw: unknown;
     try {
-      payload = decode(data) as typeof payload;
+      raw = decode(data);
     } catch {
-      this.log.error({ subject, seq }, 'undecodable context assertion ignored for stamping');
+      this.log.error({ subject, seq }, 'undecodable context message ignored for stamping');
       return;
     }
-    const unit = typeof payload?.unit === 'string' ? payload.unit : unitFromSubject;
-    const contextId = payload?.contextId;
-    if (unit !== unitFromSubject || typeof contextId !== 'string' || !this.units.includes(unit)) {
-      this.log.error({ subject, seq }, 'malformed context assertion ignored for stamping');
+    const parsed = ContextMessageSchema.safeParse(raw);
+    if (!parsed.success || parsed.data.unit !== unitFromSubject || !this.units.includes(parsed.data.unit)) {
+      const problem = parsed.success ? `unit ${parsed.data.unit} is not this subject's or not followed` : describeIssues(parsed.error);
+      this.log.error({ subject, seq, problem }, 'malformed context message ignored for stamping');
       return;
     }
-    const prev = this.#current.get(unit);
+    const m = parsed.data;
+    const prev = this.#current.get(m.unit);
     if (seq !== undefined && prev && prev.seq >= seq) return;
-    this.#current.set(unit, { contextId, seq: seq ?? prev?.seq ?? 0 });
-    this.log.info({ unit, contextId }, 'context for stamping updated');
+    if (isRelease(m)) {
+      if (prev && (m.contextId === undefined || m.contextId === prev.contextId)) {
+        this.#current.delete(m.unit);
+        this.log.info({ unit: m.unit, contextId: prev.contextId, batchId: m.batchId }, 'context released: no longer stamped');
+      }
+      return;
+    }
+    this.#current.set(m.unit, { contextId: m.contextId, seq: seq ?? prev?.seq ?? 0 });
+    this.log.info({ unit: m.unit, contextId: m.contextId }, 'context for stamping updated');
   }
 }

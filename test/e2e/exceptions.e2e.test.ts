@@ -17,6 +17,11 @@ let seq = 100;
 const alarmEvent = (active: boolean) => jetstream(nc).publish('alm.line2', encode({
   src: 'line2', epoch: 'e1', seq: ++seq, sent: Date.now(), events: [{ alarm: 'R201.TT01.HI', active, ts: Date.now(), value: active ? 96.5 : 80 }],
 }), { msgID: `line2:e1:${seq}` });
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** Every field of an answer that names an instant (`at`, `…At`, `…Since`, `…Until`), with its path. */
+const instants = (v: unknown, path = ''): [string, unknown][] => (v === null || typeof v !== 'object' ? []
+  : Object.entries(v).flatMap(([k, x]) => [
+    ...(/^(at|.+At|.+Since|.+Until)$/.test(k) ? [[`${path}${k}`, x] as [string, unknown]] : []), ...instants(x, `${path}${k}.`)]));
 const phase = async (token: string) => (await rt.api('GET', '/api/v1/phases/R201.HEAT', { token })).body;
 
 beforeAll(async () => {
@@ -94,9 +99,16 @@ describe('a critical alarm raises an exception that needs two signatures and hol
     expect(signed.body.investigation).toMatchObject({ by: 'operator', cause: 'TT01 reading drifted high' });
     expect(signed.body.status).toBe('Signed');
     expect(signed.body.signatures).toEqual([
-      expect.objectContaining({ username: 'operator', printedName: 'Demo Operator', meaning: 'performed', signedAt: expect.any(Number) }),
-      expect.objectContaining({ username: 'supervisor', printedName: 'Demo Supervisor', meaning: 'reviewed' }),
+      expect.objectContaining({ username: 'operator', printedName: 'Demo Operator', meaning: 'performed', signedAt: expect.stringMatching(ISO) }),
+      expect.objectContaining({ username: 'supervisor', printedName: 'Demo Supervisor', meaning: 'reviewed', signedAt: expect.stringMatching(ISO) }),
     ]);
+    // One representation of time in the answer, and the signature stamped after the steps it completes (21 CFR 11.50(a)(2)).
+    const times = instants(signed.body);
+    expect(times.map(([path]) => path)).toEqual(expect.arrayContaining(['openedAt', 'acknowledged.at', 'investigation.at', 'signatures.0.signedAt', 'signatures.1.signedAt']));
+    for (const [path, value] of times) expect(value, path).toMatch(ISO);
+    const { acknowledged, investigation, signatures } = signed.body;
+    expect(Date.parse(investigation.at)).toBeGreaterThan(Date.parse(acknowledged.at));
+    for (const s of signatures) expect(Date.parse(s.signedAt)).toBeGreaterThan(Date.parse(investigation.at));
     await eventually(async () => (await phase(op)).context.unsignedCriticalExceptions.length === 0);
     expect((await rt.api('POST', '/api/v1/phases/R201.HEAT/commands', { token: op, body: { command: 'restart' } })).body.state).toBe('Restarting');
     expect((await rt.api('POST', `/api/v1/exceptions/${excId}/investigate`, { token: op, body: { cause: 'x', action: 'y' } })).body.error).toBe('signed_content_locked');

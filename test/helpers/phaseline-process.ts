@@ -11,6 +11,8 @@ export interface PhaselineProcess {
   natsUrl: string;
   proc: ChildProcess;
   stdout: () => string;
+  /** Everything the process wrote on stderr (its pino log lines), up to 64 MB. */
+  stderr: () => string;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL, like a power cut of the runtime process (its nats-server child lives on and is adopted next start). */
@@ -33,8 +35,12 @@ export async function startPhaseline(varDir: string, env: Record<string, string>
   });
   let out = '';
   let err = '';
+  let log = '';
   proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (err = (err + d).slice(-20_000)));
+  proc.stderr!.on('data', (d) => {
+    err = (err + d).slice(-20_000);
+    if (log.length < 64 * 2 ** 20) log += d;
+  });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms; stderr:\n${err}`)), timeoutMs);
@@ -73,6 +79,7 @@ export async function startPhaseline(varDir: string, env: Record<string, string>
     natsUrl: ready[2]!,
     proc,
     stdout: () => out,
+    stderr: () => log,
     api,
     ...childControls(proc, exited),
     async natsUser(who) {

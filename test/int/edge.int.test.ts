@@ -215,7 +215,7 @@ describe('OPC UA edge collector', () => {
 
   it('stamps ctx from the latest ctx.R101 assertion', async () => {
     const from = telemetry.cursor - 1;
-    await js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'ctx-A', batchId: 'B1' }));
+    await js.publish('ctx.R101', encode({ unit: 'R101', contextId: 'ctx-A', batchId: 'B1', seq: 1, at: Date.now() }));
     const all = await telemetryWhere((a) => a.some((m) => m.ctx?.R101 === 'ctx-A'), from);
     const first = all.findIndex((m) => m.ctx?.R101 === 'ctx-A');
     expect(all.slice(first).every((m) => m.ctx?.R101 === 'ctx-A')).toBe(true);

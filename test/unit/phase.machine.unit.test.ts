@@ -135,6 +135,17 @@ describe('phase machine: permissives', () => {
     expect(actions.map((a) => a.type)).toEqual(['recordCommand']);
   });
 
+  it.each(STATES)('treats a repeated critical-exception notification in %s as a no-op: same state, same context, no effect', (state) => {
+    for (const unsigned of [true, false]) {
+      const once = send(reach(state), { type: 'CRITICAL_EXCEPTION', at: 5, id: 'EX-9', unsigned }).next;
+      const { next, actions } = send(once, { type: 'CRITICAL_EXCEPTION', at: 6, id: 'EX-9', unsigned });
+      expect(next.value).toBe(state);
+      expect(next.context).toEqual(once.context);
+      expect(next.context.permissives.unsignedCriticalExceptions).toEqual(unsigned ? ['EX-9'] : []);
+      expect(actions).toEqual([]);
+    }
+  });
+
   it('clears an interlock once it is no longer active', () => {
     let idle = send(start(), { type: 'INTERLOCK', at: 5, id: 'IL-1', active: true }).next;
     idle = send(idle, { type: 'INTERLOCK', at: 6, id: 'IL-1', active: false }).next;

@@ -7,12 +7,11 @@ import { PhaselineError, rejectionError } from '../../errors.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser, type AuthUser } from '../auth/guard.ts';
 import type { UserStore } from '../auth/users.ts';
-import { ErrorSchema } from '../error-handler.ts';
+import { readErrors, writeErrors } from '../openapi-errors.ts';
 import { command, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Exception = z.looseObject({ id: z.string(), kind: z.string(), status: z.string(), critical: z.boolean(), source: z.string(), openedAt: z.string() });
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
 const Text = z.string().trim().min(1).max(4000);
 const Meaning = z.enum(SIGNATURE_MEANINGS);
 const Signer = z.strictObject({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000), meaning: Meaning });
@@ -23,6 +22,12 @@ export interface ExceptionRouteDeps {
   config: PlantConfig;
   /** Failed signature attempts are audited like failed logins (21 CFR 11.300(d)). */
   audit: (e: { at: number; who: string; action: string; target: string; reason?: string }) => Promise<void> | void;
+}
+
+/** A wall clock for the steps of one request: never earlier than now, always after the step before. */
+function stepClock(now: () => number = Date.now): () => number {
+  let last = -Infinity;
+  return () => (last = Math.max(now(), last + 1));
 }
 
 /** Roles whose permissions include `permission` (from the plant's permission table). */
@@ -37,12 +42,15 @@ export function rolesWith(config: PlantConfig, permission: string): string[] {
 export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): void {
   const { port, users, config } = deps;
   const view = (id: string) => viewOf(port, 'exception', id) as z.infer<typeof Exception>;
-  const send = (user: AuthUser, id: string, event: Record<string, unknown>) =>
-    command(port, 'exception', id, { ...event, type: String(event.type), at: Date.now(), by: user.username, roles: user.roles });
+  const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = Date.now()) =>
+    command(port, 'exception', id, { ...event, type: String(event.type), at, by: user.username, roles: user.roles });
 
   app.get('/api/v1/exceptions', {
     onRequest: app.requirePermission('records.read'),
-    schema: { querystring: z.strictObject({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }), response: { 200: z.array(Exception), ...errors } },
+    schema: {
+      summary: 'List MES exceptions, optionally of one batch or status', operationId: 'listExceptions',
+      querystring: z.strictObject({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }), response: { 200: z.array(Exception), ...readErrors(400) },
+    },
   }, async (req) => {
     const kind = port.host.kind('exception')!;
     return port.host.list('exception')
@@ -53,14 +61,15 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
 
   app.get('/api/v1/exceptions/:id', {
     onRequest: app.requirePermission('records.read'),
-    schema: { params: Params, response: { 200: Exception, ...errors } },
+    schema: { summary: 'One MES exception with its signatures and addenda', operationId: 'getException', params: Params, response: { 200: Exception, ...readErrors(400, 404) } },
   }, async (req) => view(req.params.id));
 
   app.post('/api/v1/exceptions', {
     onRequest: app.requirePermission('sign.performer'),
     schema: {
+      summary: 'Raise a manual exception', operationId: 'raiseException',
       body: z.strictObject({ critical: z.boolean().default(false), description: Text, batchId: z.string().max(200).optional(), phase: z.string().max(200).optional() }),
-      response: { 201: Exception, ...errors },
+      response: { 201: Exception, ...writeErrors() },
     },
   }, async (req, reply) => {
     const user = requireUser(req);
@@ -79,7 +88,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
 
   app.post('/api/v1/exceptions/:id/acknowledge', {
     onRequest: app.requirePermission('sign.performer'),
-    schema: { params: Params, body: z.strictObject({}).optional(), response: { 200: Exception, ...errors } },
+    schema: { summary: 'Acknowledge an exception', operationId: 'acknowledgeException', params: Params, body: z.strictObject({}).optional(), response: { 200: Exception, ...writeErrors(404) } },
   }, async (req) => {
     await send(requireUser(req), req.params.id, { type: 'ACKNOWLEDGE' });
     return view(req.params.id);
@@ -87,7 +96,10 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
 
   app.post('/api/v1/exceptions/:id/investigate', {
     onRequest: app.requirePermission('sign.performer'),
-    schema: { params: Params, body: z.strictObject({ cause: Text, action: Text }), response: { 200: Exception, ...errors } },
+    schema: {
+      summary: 'Record the investigation: cause and action', operationId: 'investigateException',
+      params: Params, body: z.strictObject({ cause: Text, action: Text }), response: { 200: Exception, ...writeErrors(404) },
+    },
   }, async (req) => {
     await send(requireUser(req), req.params.id, { type: 'INVESTIGATE', ...req.body });
     return view(req.params.id);
@@ -96,9 +108,10 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
   app.post('/api/v1/exceptions/:id/sign', {
     onRequest: app.requirePermission('sign.performer'),
     schema: {
+      summary: 'Sign an exception with re-entered credentials (a second signer when critical)', operationId: 'signException',
       params: Params,
       body: z.strictObject({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000), meaning: Meaning, cause: Text.optional(), action: Text.optional(), second: Signer.optional() }),
-      response: { 200: Exception, ...errors },
+      response: { 200: Exception, ...writeErrors(404) },
     },
   }, async (req) => {
     const user = requireUser(req);
@@ -111,36 +124,43 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
 
     // 21 CFR 11.200(a)(1): the first signature of a session is given by the session's own user, both components re-entered.
     if (b.username !== user.username) throw new PhaselineError('ERR_AUTH_FORBIDDEN', 'the first signer must be the logged-in user', { username: b.username });
-    const signedAt = Date.now();
-    const signature = async (s: { username: string; password: string; meaning: SignatureInput['meaning'] }): Promise<SignatureInput> => {
-      const signer = await users.verify(s.username, s.password);
-      if (!signer) {
-        await deps.audit({ at: signedAt, who: s.username, action: 'signature.failed', target: `exception:${id}`, reason: 'invalid credentials' });
+    const signer = async (s: { username: string; password: string; meaning: SignatureInput['meaning'] }) => {
+      const verified = await users.verify(s.username, s.password);
+      if (!verified) {
+        await deps.audit({ at: Date.now(), who: s.username, action: 'signature.failed', target: `exception:${id}`, reason: 'invalid credentials' });
         throw new PhaselineError('ERR_AUTH_INVALID_CREDENTIALS', 'invalid username or password');
       }
-      return { username: signer.username, name: signer.displayName, meaning: s.meaning, signedAt, roles: signer.roles };
+      return { username: verified.username, name: verified.displayName, meaning: s.meaning, roles: verified.roles };
     };
-    const signatures = [await signature(b), ...(b.second ? [await signature(b.second)] : [])];
+    const signers = [await signer(b), ...(b.second ? [await signer(b.second)] : [])];
     // Refused before anything is applied, so a signing that cannot succeed leaves no investigation behind; the
     // machine checks the same again (21 CFR 11.50, 11.200: two distinct signers for a critical exception).
     if (current.critical && (!b.second || b.second.username === b.username)) {
       throw rejectionError({ code: 'second_signer_required', message: 'a critical exception needs a second signature by another person' });
     }
-    const second = signatures[1];
+    const second = signers[1];
     if (current.critical && second && !second.roles.some((r) => rolesWith(config, 'sign.second').includes(r))) {
       throw rejectionError({ code: 'second_signer_not_permitted', message: `${second.username} may not give the second signature` });
     }
+    // Each step of the call is stamped after the one before, and the signature after the steps it completes
+    // (21 CFR 11.50(a)(2), 11.10(e); ALCOA+ "contemporaneous").
+    const stamp = stepClock();
     if (b.cause !== undefined && b.action !== undefined) {
-      if (view(id).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' });
-      await send(user, id, { type: 'INVESTIGATE', cause: b.cause, action: b.action });
+      if (view(id).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' }, stamp());
+      await send(user, id, { type: 'INVESTIGATE', cause: b.cause, action: b.action }, stamp());
     }
-    const outcome: InputOutcome = await send(user, id, { type: 'SIGN', signatures });
+    const signedAt = stamp();
+    const signatures: SignatureInput[] = signers.map((x) => ({ ...x, signedAt }));
+    const outcome: InputOutcome = await send(user, id, { type: 'SIGN', signatures }, signedAt);
     return (outcome.view ?? view(id)) as z.infer<typeof Exception>;
   });
 
   app.post('/api/v1/exceptions/:id/close', {
     onRequest: app.authenticate,
-    schema: { params: Params, body: z.strictObject({ reason: z.string().max(2000).optional() }).optional(), response: { 200: Exception, ...errors } },
+    schema: {
+      summary: 'Close a signed exception (a reviewer role)', operationId: 'closeException',
+      params: Params, body: z.strictObject({ reason: z.string().max(2000).optional() }).optional(), response: { 200: Exception, ...writeErrors(404) },
+    },
   }, async (req) => {
     const user = requireUser(req);
     if (!user.permissions.includes('exception.close.critical') && !user.permissions.includes('sign.second')) {
@@ -152,7 +172,10 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
 
   app.post('/api/v1/exceptions/:id/addendum', {
     onRequest: app.requirePermission('sign.performer'),
-    schema: { params: Params, body: z.strictObject({ text: Text }), response: { 200: Exception, ...errors } },
+    schema: {
+      summary: 'Add an addendum to an exception (signed content is never edited)', operationId: 'addExceptionAddendum',
+      params: Params, body: z.strictObject({ text: Text }), response: { 200: Exception, ...writeErrors(404) },
+    },
   }, async (req) => {
     await send(requireUser(req), req.params.id, { type: 'ADDENDUM', text: req.body.text });
     return view(req.params.id);
