@@ -15,6 +15,10 @@ export interface InputEnvelope {
   replyTo?: string;
 }
 
+/** Codes the host itself refuses an input with, whatever the machine (src/rejections.ts classifies them). */
+export const HOST_REJECTIONS = ['already_exists', 'actor_quarantined', 'not_found', 'invalid_request'] as const;
+export type HostRejection = (typeof HOST_REJECTIONS)[number];
+
 /** What the host answers on `replyTo`. */
 export interface InputOutcome {
   actor: string;

@@ -3,6 +3,9 @@ import { subjects } from '../nats/subjects.ts';
 import { isoTimes } from './iso-time.ts';
 import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.ts';
 
+/** Codes the phase kind adds to its machine's: a command the allowlist does not carry (DESIGN.md principle 10). */
+export const PHASE_KIND_REJECTIONS = ['command_not_allowlisted'] as const;
+
 export interface PhaseKindOptions {
   phases: PhaseInput[];
   /** Expiry of a control-system write for (source, tag), from the command allowlist. */

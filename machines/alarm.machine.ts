@@ -84,8 +84,29 @@ export interface AlarmCommandParams { alarm: string; command: AlarmCommand; by: 
 /** Params of `recordTransition`: one region changed state (for `evt.*` and the audit trail). */
 export interface AlarmTransitionParams { alarm: string; region: string; from: string; to: string; at: number; by?: string }
 
+/** Every code the alarm machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const ALARM_REJECTIONS = [
+  'already_acknowledged',
+  'already_out_of_service',
+  'already_shelved',
+  'by_required',
+  'invalid_report',
+  'invalid_shelve_expiry',
+  'not_out_of_service',
+  'not_shelved',
+  'out_of_service',
+  'reason_required',
+  'shelved',
+  'suppressed_by_design',
+  'timer_not_due',
+  'timer_stale',
+  'unknown_event',
+  'unknown_timer',
+] as const;
+export type AlarmRejection = (typeof ALARM_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface AlarmRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface AlarmRejectParams { code: AlarmRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams. */
 export interface AlarmMeta { isa18?: string; description: string }
@@ -177,7 +198,7 @@ const alarmSetup = setup({
   },
 });
 
-const reject = (code: string, message: (args: Args) => string) => ({
+const reject = (code: AlarmRejection, message: (args: Args) => string) => ({
   type: 'reject' as const,
   params: (args: Args): AlarmRejectParams => ({ code, message: message(args) }),
 });

@@ -66,8 +66,19 @@ export interface BatchContext extends BatchInput {
   aborted?: BatchStamp;
 }
 
+/** Every code the batch machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const BATCH_REJECTIONS = [
+  'exceptions_open',
+  'invalid_signature',
+  'not_allowed',
+  'reason_required',
+  'same_person',
+  'unknown_event',
+] as const;
+export type BatchRejection = (typeof BATCH_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface BatchRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface BatchRejectParams { code: BatchRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
 export interface BatchMeta { isa88?: string; description: string; requirement?: string | readonly string[] }
@@ -126,7 +137,7 @@ const stampOf = (event: BatchEvent): BatchStamp => ({
 
 type Args = { context: BatchContext; event: BatchEvent };
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: BatchRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): BatchRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });

@@ -3,7 +3,7 @@ import {
   ACK_DEADLINE_TIMER, CONTEXT_HANDSHAKE_STATES, assertionOf, fieldOf, filled, mintContextId, seqOf,
   type AssertedContext, type ContextAssertedParams, type ContextHandshakeContext, type ContextHandshakeEvent,
   type ContextHandshakeInput, type ContextHandshakeMeta, type ContextHandshakeRejectParams, type ContextHandshakeState,
-  type EdgeAck, type SequenceGap,
+  type EdgeAck, type SequenceGap, type ContextHandshakeRejection,
 } from './context-handshake.support.ts';
 
 export { ACK_DEADLINE_TIMER, CONTEXT_HANDSHAKE_STATES, mintContextId };
@@ -17,13 +17,13 @@ export const CONTEXT_HANDSHAKE_MACHINE_VERSION = 1;
 
 type Args = { context: ContextHandshakeContext; event: ContextHandshakeEvent };
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: ContextHandshakeRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): ContextHandshakeRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
 
 /** A refusal that leaves the state unchanged, with the requirement it implements. */
-const refuse = (requirement: string, code: string, message: (args: Args) => string, description: string,
+const refuse = (requirement: string, code: ContextHandshakeRejection, message: (args: Args) => string, description: string,
   details?: (args: Args) => Record<string, unknown>) => ({
   actions: reject(code, message, details),
   meta: { requirement, description } satisfies ContextHandshakeMeta,

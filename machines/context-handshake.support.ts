@@ -71,8 +71,25 @@ export type ContextHandshakeEvent =
 /** Params of the `contextAsserted` effect: the new context, the sequence it follows and the ack deadline. */
 export interface ContextAssertedParams { unit: string; context: AssertedContext; previousSeq: number; ackDueAt: number }
 
+/** Every code the contextHandshake machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const CONTEXT_HANDSHAKE_REJECTIONS = [
+  'batch_mismatch',
+  'batch_not_released',
+  'context_mismatch',
+  'invalid_context',
+  'invalid_sequence',
+  'no_context',
+  'stale_sequence',
+  'timer_not_due',
+  'timer_stale',
+  'unknown_event',
+  'unknown_source',
+  'unknown_timer',
+] as const;
+export type ContextHandshakeRejection = (typeof CONTEXT_HANDSHAKE_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface ContextHandshakeRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface ContextHandshakeRejectParams { code: ContextHandshakeRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
 export interface ContextHandshakeMeta {

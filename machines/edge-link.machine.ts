@@ -2,7 +2,7 @@ import { assign, enqueueActions, setup } from 'xstate';
 import {
   EDGE_LINK_STATES, HEARTBEAT_TIMER, fieldOf, filled, finite, mergeRange, rangeOf, seqNo, size, subtractRange,
   type EdgeLinkContext, type EdgeLinkEvent, type EdgeLinkInput, type EdgeLinkMeta, type EdgeLinkRejectParams,
-  type EdgeLinkState, type SeqRange,
+  type EdgeLinkState, type SeqRange, type EdgeLinkRejection,
 } from './edge-link.support.ts';
 
 export { EDGE_LINK_STATES, HEARTBEAT_TIMER, mergeRange, subtractRange };
@@ -13,13 +13,13 @@ export const EDGE_LINK_MACHINE_VERSION = 1;
 
 type Args = { context: EdgeLinkContext; event: EdgeLinkEvent };
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: EdgeLinkRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): EdgeLinkRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
 
 /** A refusal that leaves the state unchanged, with the requirement it implements. */
-const refuse = (requirement: string, code: string, message: (args: Args) => string, description: string,
+const refuse = (requirement: string, code: EdgeLinkRejection, message: (args: Args) => string, description: string,
   details?: (args: Args) => Record<string, unknown>) => ({
   actions: reject(code, message, details),
   meta: { requirement, description } satisfies EdgeLinkMeta,

@@ -63,8 +63,24 @@ export type EdgeLinkEvent =
   | (Stamp & GapFields & { type: 'GAP_LOST'; reason?: string })
   | (Stamp & { type: 'EPOCH'; epoch: string });
 
+/** Every code the edgeLink machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const EDGE_LINK_REJECTIONS = [
+  'epoch_mismatch',
+  'gap_not_pending',
+  'invalid_epoch',
+  'invalid_heartbeat',
+  'invalid_range',
+  'same_epoch',
+  'timer_not_due',
+  'timer_stale',
+  'unknown_epoch',
+  'unknown_event',
+  'unknown_timer',
+] as const;
+export type EdgeLinkRejection = (typeof EDGE_LINK_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface EdgeLinkRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface EdgeLinkRejectParams { code: EdgeLinkRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
 export interface EdgeLinkMeta {

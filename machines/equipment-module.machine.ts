@@ -67,8 +67,32 @@ export interface RecordSignedReleaseParams {
   equipmentModule: string; at: number; by: string; reason: string; signature: ElectronicSignature; interlockedSince?: number;
 }
 
+/** Every code the equipmentModule machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const EQUIPMENT_MODULE_REJECTIONS = [
+  'already_out_of_service',
+  'by_required',
+  'cause_not_active',
+  'in_use',
+  'interlock_active',
+  'interlocked',
+  'invalid_cause',
+  'not_acquired',
+  'not_interlocked',
+  'not_out_of_service',
+  'not_ready',
+  'out_of_service',
+  'phase_required',
+  'reason_required',
+  'signature_mismatch',
+  'signature_required',
+  'timer_not_due',
+  'unknown_event',
+  'unknown_timer',
+] as const;
+export type EquipmentModuleRejection = (typeof EQUIPMENT_MODULE_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface EquipmentModuleRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface EquipmentModuleRejectParams { code: EquipmentModuleRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
 export interface EquipmentModuleMeta { isa88?: string; description: string; requirement?: string | string[] }
@@ -173,7 +197,7 @@ function releaseParams({ context, event }: Args): RecordSignedReleaseParams {
   };
 }
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: EquipmentModuleRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): EquipmentModuleRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
@@ -181,7 +205,7 @@ const reject = (code: string, message: (args: Args) => string, details?: (args: 
 const meta = (requirement: string | string[], description: string, isa88?: string): EquipmentModuleMeta =>
   ({ ...(isa88 ? { isa88 } : {}), description, requirement });
 
-const refuse = (guard: GuardName, code: string, message: (args: Args) => string, requirement: string | string[], description: string) =>
+const refuse = (guard: GuardName, code: EquipmentModuleRejection, message: (args: Args) => string, requirement: string | string[], description: string) =>
   ({ guard, actions: reject(code, message), meta: meta(requirement, description) }) as const;
 
 const byRequired = (requirement: string) =>

@@ -83,8 +83,29 @@ export type ExceptionEvent =
   | (Attribution & { type: 'CLOSE'; roles?: string[] })
   | (Attribution & { type: 'ADDENDUM'; text: string });
 
+/** Every code the exception machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const EXCEPTION_REJECTIONS = [
+  'addendum_text_required',
+  'already_acknowledged',
+  'already_closed',
+  'already_signed',
+  'attribution_required',
+  'cause_and_action_required',
+  'forbidden_close',
+  'invalid_signature',
+  'not_acknowledged',
+  'not_investigated',
+  'not_signed',
+  'second_signer_not_permitted',
+  'second_signer_required',
+  'signature_required',
+  'signed_content_locked',
+  'unknown_event',
+] as const;
+export type ExceptionRejection = (typeof EXCEPTION_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface ExceptionRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface ExceptionRejectParams { code: ExceptionRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams; `requirement` names the URS item it implements. */
 export interface ExceptionMeta {
@@ -118,13 +139,13 @@ const manifest = (s: SignatureInput): SignatureManifestation => ({
 
 const holdsOne = (roles: unknown, allowed: string[]): boolean => isStringList(roles) && roles.some((r) => allowed.includes(r));
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: ExceptionRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): ExceptionRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
 
 /** A refusal that leaves the state unchanged, with the requirement it implements. */
-const refuse = (requirement: string, code: string, message: (args: Args) => string, description: string,
+const refuse = (requirement: string, code: ExceptionRejection, message: (args: Args) => string, description: string,
   details?: (args: Args) => Record<string, unknown>) => ({
   actions: reject(code, message, details),
   meta: { requirement, description } satisfies ExceptionMeta,

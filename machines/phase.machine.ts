@@ -76,8 +76,23 @@ export interface PhaseContext {
   pendingCommand?: CommandRecord;
 }
 
+/** Every code the phase machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const PHASE_REJECTIONS = [
+  'automatic_phase',
+  'command_not_allowed',
+  'invalid_mode',
+  'invalid_state',
+  'manual_phase',
+  'not_transient',
+  'permissive_failed',
+  'plc_not_configured',
+  'state_changed',
+  'unknown_event',
+] as const;
+export type PhaseRejection = (typeof PHASE_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable, the rest depends on it. */
-export interface PhaseRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface PhaseRejectParams { code: PhaseRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams. */
 export interface PhaseMeta { isa88?: string; description: string }
@@ -230,7 +245,7 @@ const phaseSetup = setup({
     rejectStateComplete: enqueueActions(({ event, check, enqueue }) => {
       const state = PHASE_STATES.find((s) => check(inState(s)));
       const from = event.type === 'STATE_COMPLETE' ? event.from : undefined;
-      const params = from !== undefined && from !== state
+      const params: PhaseRejectParams = from !== undefined && from !== state
         ? { code: 'state_changed', message: `the phase is in ${state}, not ${from}`, state }
         : { code: 'not_transient', message: `${state} is not a transient state; there is no logic to complete`, state };
       enqueue({ type: 'reject', params });
@@ -245,7 +260,7 @@ const phaseSetup = setup({
 
 type Args = { context: PhaseContext; event: PhaseEvent };
 
-const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+const reject = (code: PhaseRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): PhaseRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });

@@ -105,8 +105,35 @@ export type UnitEvent =
 /** The unit status every phase of the unit receives as its `UNIT_STATUS` permissives input (sterile counts as clean). */
 export interface UnitStatus { contextId?: string; batchId?: string; clean: boolean; allocated: boolean }
 
+/** Every code the unit machine rejects an input with (the error registry classifies each: src/errors.ts). */
+export const UNIT_REJECTIONS = [
+  'already_sterile',
+  'batch_mismatch',
+  'cleaning_in_progress',
+  'deviation_required',
+  'invalid_sequence',
+  'line_clearance_batch_mismatch',
+  'line_clearance_required',
+  'not_allocated',
+  'not_clean',
+  'not_cleaning',
+  'not_dirty',
+  'not_in_maintenance',
+  'not_sterile',
+  'not_sterilising',
+  'reason_required',
+  'stale_sequence',
+  'timer_not_due',
+  'timer_stale',
+  'unit_in_use',
+  'unit_out_of_service',
+  'unknown_event',
+  'unknown_timer',
+] as const;
+export type UnitRejection = (typeof UNIT_REJECTIONS)[number];
+
 /** Params of the `reject` action; `code` is stable (src/errors.ts), the rest depends on it. */
-export interface UnitRejectParams { code: string; message: string; [detail: string]: unknown }
+export interface UnitRejectParams { code: UnitRejection; message: string; [detail: string]: unknown }
 
 /** Metadata on states and transitions, shown in diagrams and checked against test/model/requirements/unit.ts. */
 export interface UnitMeta { isa88?: string; description: string; requirement: string }
@@ -125,7 +152,7 @@ export const DEFAULT_STERILE_HOLD_MS = 24 * 3_600_000;
 
 
 /** A `reject` action with a stable code (DESIGN.md principle 6). */
-export const reject = (code: string, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
+export const reject = (code: UnitRejection, message: (args: Args) => string, details?: (args: Args) => Record<string, unknown>) => ({
   type: 'reject' as const,
   params: (args: Args): UnitRejectParams => ({ code, message: message(args), ...details?.(args) }),
 });
@@ -224,7 +251,7 @@ export const allocated = (via: 'allocate' | 'context') => ({
 });
 
 /** A refusing transition: a `reject` with a stable code, and its meta. */
-export const refuse = (code: string, requirement: string, description: string, message: (a: Args) => string, details?: (a: Args) => Record<string, unknown>) =>
+export const refuse = (code: UnitRejection, requirement: string, description: string, message: (a: Args) => string, details?: (a: Args) => Record<string, unknown>) =>
   ({ actions: reject(code, message, details), meta: m(requirement, description) });
 
 /** Refusals shared by several states: allocated, out of service, CIP/SIP running. */

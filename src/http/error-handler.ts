@@ -44,6 +44,9 @@ export function fieldProblems(err: FastifyError): FieldProblem[] {
 /** The status and body an error is answered with (5xx never carries the cause: it is logged instead). */
 export function errorAnswer(err: unknown): { status: number; body: Record<string, unknown> } {
   if (err instanceof PhaselineError) {
+    if (err.status >= 500 && err.code === 'ERR_MACHINE_INTERNAL') {
+      return { status: 500, body: { error: 'internal_error', message: 'internal error; the incident is logged' } };
+    }
     return { status: err.status, body: { ...err.details, error: err.httpCode, message: err.message } };
   }
   const fe = err as Partial<FastifyError> | undefined;
@@ -66,8 +69,9 @@ export function errorAnswer(err: unknown): { status: number; body: Record<string
 /** The global error handler: every error answered in the contract shape; 5xx logged with its stack, never sent. */
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body } = errorAnswer(err);
-  if (status >= 500) request.log.error({ err }, 'request failed');
-  else request.log.info({ status, error: body.error, detail: body.message }, 'request refused');
+  const code = (err as { code?: unknown }).code;
+  if (status >= 500) request.log.error({ err, code, ...(err instanceof PhaselineError ? err.details : {}) }, 'request failed');
+  else request.log.info({ status, code, error: body.error, detail: body.message }, 'request refused');
   return reply.code(status).send(body);
 }
 

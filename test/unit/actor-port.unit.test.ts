@@ -44,8 +44,11 @@ describe('HTTP → actor port', () => {
     expect([notAllowed.status, notAllowed.httpCode, notAllowed.details]).toEqual([409, 'command_not_allowed', { state: 'Idle', allowed: ['start'] }]);
     const permissive = await failure(command(reject({ code: 'permissive_failed', message: 'no', reasons: ['no context'] }), 'phase', 'R201.HEAT', start));
     expect([permissive.status, permissive.httpCode]).toEqual([412, 'permissive_failed']);
-    const unknown = await failure(command(reject({ code: 'something_new', message: 'no' }), 'phase', 'R201.HEAT', start));
-    expect([unknown.status, unknown.httpCode, unknown.details.reason]).toEqual([409, 'rejected', 'something_new']);
+    // A shell bug (no user on a request, an event the machine does not know) is a 500 with the machine's code logged.
+    const internal = await failure(command(reject({ code: 'unknown_event', message: 'no' }), 'phase', 'R201.HEAT', start));
+    expect([internal.status, internal.code, internal.details]).toEqual([500, 'ERR_MACHINE_INTERNAL', { machine: 'phase', machineCode: 'unknown_event' }]);
+    const unregistered = await failure(command(reject({ code: 'something_new', message: 'no' }), 'phase', 'R201.HEAT', start));
+    expect([unregistered.status, unregistered.details.machineCode]).toEqual([500, 'something_new']);
   });
 
   it('returns the outcome of an accepted input', async () => {

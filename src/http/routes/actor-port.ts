@@ -1,7 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorHost } from '../../../actors/host.ts';
 import type { ActorEvent, InputOutcome } from '../../../actors/envelope.ts';
-import { PhaselineError, rejectionError } from '../../errors.ts';
+import { PhaselineError } from '../../errors.ts';
+import { rejectionError } from '../../rejections.ts';
 
 /** What the routes need from the runtime to talk to actors. */
 export interface ActorPort {
@@ -34,6 +35,6 @@ export async function command(port: ActorPort, type: string, id: string, event: 
   if (!outcome) {
     throw new PhaselineError('ERR_ACTOR_TIMEOUT', `${type} ${id} did not answer within ${port.timeoutMs} ms; the request stays queued and will be applied`);
   }
-  if (outcome.rejection) throw rejectionError(outcome.rejection);
+  if (outcome.rejection) throw rejectionError(type, outcome.rejection);
   return outcome;
 }

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { PlantConfig } from '../../../config/plant.schema.ts';
 import type { InputOutcome } from '../../../actors/envelope.ts';
 import { SIGNATURE_MEANINGS, type ExceptionInput, type SignatureInput } from '../../../machines/exception.machine.ts';
-import { PhaselineError, rejectionError } from '../../errors.ts';
+import { PhaselineError } from '../../errors.ts';
+import { rejectionError } from '../../rejections.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser, type AuthUser } from '../auth/guard.ts';
 import type { UserStore } from '../auth/users.ts';
@@ -81,7 +82,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     };
     const outcome = await port.host.send('exception', id, { type: 'CREATE', at: input.openedAt, by: user.username, input }, { timeoutMs: port.timeoutMs });
     if (!outcome) throw new PhaselineError('ERR_ACTOR_TIMEOUT', `exception ${id} was not created within ${port.timeoutMs} ms; it stays queued`);
-    if (outcome.rejection) throw rejectionError(outcome.rejection);
+    if (outcome.rejection) throw rejectionError('exception', outcome.rejection);
     reply.code(201);
     return view(id);
   });
@@ -136,11 +137,11 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     // Refused before anything is applied, so a signing that cannot succeed leaves no investigation behind; the
     // machine checks the same again (21 CFR 11.50, 11.200: two distinct signers for a critical exception).
     if (current.critical && (!b.second || b.second.username === b.username)) {
-      throw rejectionError({ code: 'second_signer_required', message: 'a critical exception needs a second signature by another person' });
+      throw rejectionError('exception', { code: 'second_signer_required', message: 'a critical exception needs a second signature by another person' });
     }
     const second = signers[1];
     if (current.critical && second && !second.roles.some((r) => rolesWith(config, 'sign.second').includes(r))) {
-      throw rejectionError({ code: 'second_signer_not_permitted', message: `${second.username} may not give the second signature` });
+      throw rejectionError('exception', { code: 'second_signer_not_permitted', message: `${second.username} may not give the second signature` });
     }
     // Each step of the call is stamped after the one before, and the signature after the steps it completes
     // (21 CFR 11.50(a)(2), 11.10(e); ALCOA+ "contemporaneous").
