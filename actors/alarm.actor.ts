@@ -1,4 +1,5 @@
 import { ALARM_MACHINE_VERSION, alarmFlags, alarmMachine, alarmStateName, type AlarmContext, type AlarmInput } from '../machines/alarm.machine.ts';
+import type { EdgeCommand } from '../nats/command.schema.ts';
 import { subjects } from '../nats/subjects.ts';
 import { isoTimes } from './iso-time.ts';
 import type { PersistedState } from './kind.ts';
@@ -25,7 +26,7 @@ export function alarmKind(actors: ReadonlyMap<string, AlarmActorInput>) {
         // A guarded write like any other (CONTRACT.md §5.3): the alarm is the tag, the request the value, with the
         // issuer's roles and an expiry, so an edge executes it only if allowlisted and never late.
         const at = info.event.at;
-        const payload = {
+        const payload: EdgeCommand & { kind: 'alarm'; reason?: unknown; until?: unknown } = {
           id: `alarm:${info.id}:${info.seq}`, kind: 'alarm', tag: info.id, value: String(p.command), by: String(p.by),
           roles: Array.isArray(info.event.roles) ? (info.event.roles as unknown[]).map(String) : [],
           issuedAt: at, expiresAt: at + ALARM_REQUEST_EXPIRY_MS, ref: `inbox:${info.seq}`,

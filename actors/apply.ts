@@ -1,6 +1,7 @@
 import { initialTransition, transition, type AnyStateMachine } from 'xstate';
 import { AppliedIds, type AppliedIdsState } from '../nats/applied-ids.ts';
-import { encodeId } from '../nats/ids.ts';
+import type { TransitionEvent } from '../nats/event.schema.ts';
+import { subjects } from '../nats/subjects.ts';
 import type { ActorEvent, AuditRequest, InputOutcome } from './envelope.ts';
 import type { ActorKind, Effect, PersistedState } from './kind.ts';
 
@@ -71,8 +72,8 @@ export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq:
     audits.push(...(r?.audit ?? []).map((a) => ({ ...a, at: event.at, configVersion, ref })));
   }
   publishes.unshift({
-    subject: `evt.${kind.type}.${token(record)}`,
-    payload: { actor: id, type: kind.type, from: '', to: state, event: 'CREATE', at: event.at, by: event.by, seq },
+    subject: subjects.event(kind.type, id),
+    payload: { actor: id, type: kind.type, from: '', to: state, event: 'CREATE', at: event.at, by: event.by, seq } satisfies TransitionEvent,
   });
   const effects = outbox(kind.type, id, seq, publishes, audits);
   return {
@@ -129,8 +130,8 @@ export function applyInput(
     const ctx = after.context as { permissives?: { contextId?: string; batchId?: string }; context?: { contextId?: string; batchId?: string } };
     const bound = ctx.permissives ?? ctx.context;
     publishes.unshift({
-      subject: `evt.${kind.type}.${token(record)}`,
-      payload: { actor: record.id, type: kind.type, from, to, event: event.type, at: event.at, by: event.by, contextId: bound?.contextId, batchId: bound?.batchId, seq },
+      subject: subjects.event(kind.type, record.id),
+      payload: { actor: record.id, type: kind.type, from, to, event: event.type, at: event.at, by: event.by, contextId: bound?.contextId, batchId: bound?.batchId, seq } satisfies TransitionEvent,
     });
     audits.push(stamp({ who, action: `${kind.type}.transition`, target, before: { state: from }, after: { state: to, event: event.type } }));
   }
@@ -162,16 +163,12 @@ function isRequest(event: ActorEvent): boolean {
   return !['PLC_STATE', 'TIMER', 'UNIT_STATUS'].includes(event.type);
 }
 
-function token(record: ActorRecord): string {
-  return encodeId(record.id);
-}
-
 /**
  * The outbox of one applied input: publishes first, then audit requests to the single writer, each with the
  * deterministic message id `<type>.<id>:<seq>:<n>`, so a republish after a crash is deduplicated (DESIGN.md principle 3).
  */
 function outbox(type: string, id: string, seq: number, publishes: { subject: string; payload: unknown }[], audits: AuditRequest[]): Effect[] {
-  return [...publishes, ...audits.map((a) => ({ subject: 'inbox.audit.writer', payload: a }))].map(
+  return [...publishes, ...audits.map((a) => ({ subject: subjects.auditInbox, payload: a }))].map(
     (e, n) => ({ subject: e.subject, payload: e.payload, msgId: `${type}.${id}:${seq}:${n}` }),
   );
 }

@@ -32,16 +32,5 @@ export interface InputOutcome {
   view?: Record<string, unknown>;
 }
 
-/** An audit request, sent to the single audit writer on `inbox.audit.writer` (DESIGN.md principle 11). */
-export interface AuditRequest {
-  at: number;
-  who: string;
-  action: string;
-  target: string;
-  reason?: string;
-  before?: unknown;
-  after?: unknown;
-  configVersion?: string;
-  /** Id of the input or message that caused it (e.g. `inbox:1234`), for traceability. */
-  ref?: string;
-}
+/** An audit request, sent to the single audit writer on `inbox.audit.writer` (its wire schema: nats/audit.schema.ts). */
+export type { AuditRequest } from '../nats/audit.schema.ts';

@@ -1,4 +1,5 @@
 import { allowedCommands, phaseMachine, PHASE_MACHINE_VERSION, type PhaseContext, type PhaseInput, type PhaseState } from '../machines/phase.machine.ts';
+import type { EdgeCommand } from '../nats/command.schema.ts';
 import { subjects } from '../nats/subjects.ts';
 import { isoTimes } from './iso-time.ts';
 import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.ts';
@@ -65,8 +66,8 @@ function interpret(o: PhaseKindOptions, action: { type: string; params?: unknown
       if (expiry === undefined) {
         return { rejection: { code: 'command_not_allowlisted', message: `${tag} on ${source} is not on the command allowlist` } };
       }
-      const command = {
-        id: `${info.id}:${info.seq}`, tag, value: p.value, by: info.event.by ?? 'system',
+      const command: EdgeCommand = {
+        id: `${info.id}:${info.seq}`, tag, value: p.value as EdgeCommand['value'], by: info.event.by ?? 'system',
         roles: Array.isArray(info.event.roles) ? (info.event.roles as unknown[]).map(String) : [],
         issuedAt: info.event.at, expiresAt: info.event.at + expiry, ref: `inbox:${info.seq}`,
       };

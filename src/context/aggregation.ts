@@ -4,7 +4,7 @@ import type { Frame } from './frame-store.ts';
 import type { UnitBuffer } from './sample-buffer.ts';
 import type { SourceRecord } from './source-record.ts';
 import { addSample, emptyStats, numeric, seal, truncate } from './stats.ts';
-import type { Sample } from './telemetry.schema.ts';
+import type { Sample } from '../../nats/telemetry.schema.ts';
 
 /** What the aggregation helpers need to see: frames, buffers, and the record of the source owning each tag. */
 export interface AggregationScope {

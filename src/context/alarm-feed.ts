@@ -1,35 +1,11 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { z } from 'zod';
 import type { InputEnvelope } from '../../actors/envelope.ts';
 import type { LogPort, MetricsPort } from '../../actors/ports.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { consumeInOrder } from '../../nats/consumers.ts';
 import { decodeId } from '../../nats/ids.ts';
+import { AlarmMessageSchema } from '../../nats/alarm.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
-
-/** One alarm event as the control system reports it (CONTRACT.md §5.2). */
-const AlarmEventSchema = z.looseObject({
-  alarm: z.string().min(1).max(200),
-  active: z.boolean(),
-  ts: z.number().finite(),
-  acked: z.boolean().optional(),
-  ackedBy: z.string().max(200).optional(),
-  latched: z.boolean().optional(),
-  shelved: z.boolean().optional(),
-  suppressed: z.boolean().optional(),
-  outOfService: z.boolean().optional(),
-  value: z.unknown().optional(),
-  message: z.string().max(2000).optional(),
-});
-
-/** An `alm.<src>` message (CONTRACT.md §5.2). */
-const AlarmMessageSchema = z.looseObject({
-  src: z.string().min(1).max(200),
-  epoch: z.union([z.string().min(1).max(100), z.number()]),
-  seq: z.number().int().min(1),
-  sent: z.number().finite(),
-  events: z.array(AlarmEventSchema).min(1).max(1000),
-});
 
 export interface AlarmFeedOptions {
   js: JetStreamClient;

@@ -12,7 +12,7 @@ import { addSeq, expireGaps, hasSeq, reconcileGaps } from './ranges.ts';
 import { UnitBuffer } from './sample-buffer.ts';
 import { emptyRecord, hasPendingGaps, type SourceRecord } from './source-record.ts';
 import { unknownTags, wholeMessage, wrongTypes, type Incoming, type Rejection } from './rejections.ts';
-import { parseTelemetry, type Sample, type TelemetryLimits, type TelemetryMessage } from './telemetry.schema.ts';
+import { parseTelemetry, type Sample, type TelemetryLimits, type TelemetryMessage } from '../../nats/telemetry.schema.ts';
 
 /** An actor input to publish before the commit, so a crash republishes the same `Nats-Msg-Id`. */
 export interface ActorInput {

@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.ts';
 import { onContext, onPhaseEvent, type PhaseCursor, type Step, type UnitCursor } from './frame-rules.ts';
 import { frameKeys, putFrame, type Frame } from './frame-store.ts';
 import { ContextSchema, PhaseEventSchema } from './frame-tracker.schema.ts';
-import { describeIssues } from './telemetry.schema.ts';
+import { describeIssues } from '../../nats/telemetry.schema.ts';
 
 /** Ports of the frame tracker. */
 export interface FrameTrackerOptions {

@@ -6,14 +6,14 @@ import { deadLetter } from '../../nats/dlq.ts';
 import { decodeId } from '../../nats/ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { HeartbeatSchema } from './heartbeat.schema.ts';
-import { describeIssues } from './telemetry.schema.ts';
+import { HeartbeatSchema } from '../../nats/heartbeat.schema.ts';
+import { describeIssues } from '../../nats/telemetry.schema.ts';
 import type { ClockBook, ClockEstimate } from './clock.ts';
 
 /** Sets the clock gauges of one source (the estimate when there is one). */
 export function setClockGauges(m: Metrics, source: string, e: Partial<ClockEstimate> & { offsetMs: number }): void {
-  m.set('phaseline_source_clock_offset_ms', { source }, e.offsetMs);
-  if (e.driftPpm !== undefined) m.set('phaseline_source_clock_drift_ppm', { source }, e.driftPpm);
+  m.set('phaseline_source_clock_offset_seconds', { source }, e.offsetMs / 1000);
+  if (e.driftPpm !== undefined) m.set('phaseline_source_clock_drift_ratio', { source }, e.driftPpm / 1e6);
   if (e.skewed !== undefined) m.set('phaseline_source_clock_skewed', { source }, e.skewed ? 1 : 0);
 }
 

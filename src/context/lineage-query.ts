@@ -14,7 +14,7 @@ import {
 } from './lineage.ts';
 import { hasSeq, type Range } from './ranges.ts';
 import { decodeRecord, recordKey } from './source-record.ts';
-import type { Sample } from './telemetry.schema.ts';
+import type { Sample } from '../../nats/telemetry.schema.ts';
 
 /** The chain of one sample: the value in the record back to the raw value in the message it came from. */
 export interface SampleLineage {

@@ -1,4 +1,4 @@
-import type { Sample, TelemetryMessage } from './telemetry.schema.ts';
+import type { Sample, TelemetryMessage } from '../../nats/telemetry.schema.ts';
 
 /** A TELEMETRY message as delivered, with the runtime's receipt time. */
 export interface Incoming {

@@ -1,5 +1,5 @@
 import { numeric, type Point } from './stats.ts';
-import type { Sample } from './telemetry.schema.ts';
+import type { Sample } from '../../nats/telemetry.schema.ts';
 
 interface TagBuffer {
   /** Samples in source-time order from `head` on. */

@@ -4,7 +4,7 @@ import { encodeId } from '../../nats/ids.ts';
 import { judgePosition, type PositionVerdict, type StreamIdentity } from '../../nats/stream-identity.ts';
 import type { Gap, Range } from './ranges.ts';
 import { sealAll, type TagStats } from './stats.ts';
-import type { Quality, SampleValue } from './telemetry.schema.ts';
+import type { Quality, SampleValue } from '../../nats/telemetry.schema.ts';
 
 /** Applied sequence ranges and open gaps of one edge epoch. */
 export interface EpochRecord {

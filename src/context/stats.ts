@@ -1,4 +1,4 @@
-import type { Quality, SampleValue } from './telemetry.schema.ts';
+import type { Quality, SampleValue } from '../../nats/telemetry.schema.ts';
 
 /**
  * Running aggregate of one tag within one event frame, as persisted (compact keys: it lives in the source record).

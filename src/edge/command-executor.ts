@@ -1,41 +1,13 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { z } from 'zod';
 import type { PlantConfig, TagDef } from '../../config/plant.schema.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { deadLetter } from '../../nats/dlq.ts';
 import { encodeId } from '../../nats/ids.ts';
+import { CommandSchema, type CommandResult, type EdgeCommand } from '../../nats/command.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { pause } from './pause.ts';
-
-/** A guarded write as published on `cmd.<src>` (CONTRACT.md §5.3). */
-export const CommandSchema = z.object({
-  id: z.string().min(1).max(200),
-  tag: z.string().min(1),
-  value: z.union([z.string(), z.number(), z.boolean()]),
-  by: z.string().min(1),
-  /** The issuer's roles, as the runtime authenticated them; the edge checks them against the allowlist rule. */
-  roles: z.array(z.string().max(100)).max(50).default([]),
-  issuedAt: z.number(),
-  expiresAt: z.number(),
-  ref: z.string().optional(),
-});
-export type EdgeCommand = z.infer<typeof CommandSchema>;
-
-/** The outcome published on `cmdres.<src>`. */
-export interface CommandResult {
-  id: string;
-  src: string;
-  tag: unknown;
-  value: unknown;
-  outcome: 'executed' | 'refused' | 'failed';
-  reason?: string;
-  detail?: string;
-  by?: unknown;
-  ref?: unknown;
-  at: number;
-}
 
 /** Options of {@link startCommandExecutor}. */
 export interface CommandExecutorOptions {

@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encode } from '../../nats/codec.ts';
+import type { Heartbeat } from '../../nats/heartbeat.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
 import type { Logger } from '../log.ts';
 
@@ -27,7 +28,7 @@ export function startHeartbeat(o: {
   const beat = () => {
     const oldest = o.buffer.oldestQueuedAt;
     const { collector, extra } = o.state();
-    const hb = {
+    const hb: Heartbeat & Record<string, unknown> = {
       src: o.src, epoch: o.epoch(), sent: Date.now(), bufferDepth: o.buffer.depth,
       ...(oldest !== undefined ? { oldestBufferedAt: oldest } : {}), collector, ...extra,
     };

@@ -1,15 +1,12 @@
 import type { DataValue } from 'node-opcua';
 import type { TagDef } from '../../config/plant.schema.ts';
+import type { Sample as WireSample } from '../../nats/telemetry.schema.ts';
 
-/** One collected value with its source timestamp (CONTRACT.md §5.1). */
-export interface Sample {
-  tag: string;
-  v: number | boolean | string;
-  q: 'good' | 'uncertain' | 'bad';
-  ts: number;
-  /** True when the value was read back from the server's history (HistoryRead backfill of a connection gap). */
-  hist?: boolean;
-}
+/**
+ * One collected value with its source timestamp: the wire sample of CONTRACT.md §5.1 (nats/telemetry.schema.ts, the
+ * schema the runtime validates with), plus `hist` when it was read back from the server's history (HistoryRead).
+ */
+export type Sample = WireSample & { hist?: boolean };
 
 /**
  * Maps an OPC UA StatusCode to the contract's quality: the two severity bits (IEC 62541-4 §7.39, Table 176):

@@ -3,6 +3,7 @@ import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
 import type { AuditRequest } from '../../actors/envelope.ts';
 import { decode, encode } from '../../nats/codec.ts';
+import { AuditRequestSchema } from '../../nats/audit.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
 import { resetOrderedConsumer } from '../../nats/consumers.ts';
 import { chainEntry, type ChainHead } from './audit-chain.ts';
@@ -96,17 +97,6 @@ export function resetAuditConsumer(jsm: JetStreamManager, name: string, startSeq
   return resetOrderedConsumer(jsm, { stream: 'INBOX', durable: name, filter: subjects.auditInbox, maxAckPending: batch }, Math.max(1, startSeq));
 }
 
-const RequestSchema = z.strictObject({
-  at: z.number().finite(),
-  who: z.string().min(1),
-  action: z.string().min(1),
-  target: z.string().min(1),
-  reason: z.string().optional(),
-  before: z.unknown().optional(),
-  after: z.unknown().optional(),
-  configVersion: z.string().optional(),
-  ref: z.string().optional(),
-});
 
 /** A request that passed, or why it did not (`malformed`: not MessagePack; `invalid`: wrong shape). */
 export type ParsedRequest = { ok: true; request: AuditRequest } | { ok: false; reason: string; detail: string };
@@ -119,7 +109,7 @@ export function parseRequest(data: Uint8Array): ParsedRequest {
   } catch (err) {
     return { ok: false, reason: 'malformed', detail: `not MessagePack: ${(err as Error).message}` };
   }
-  const parsed = RequestSchema.safeParse(raw);
+  const parsed = AuditRequestSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error) };
   if (parsed.data.action.startsWith('audit.')) {
     return { ok: false, reason: 'invalid', detail: `action ${parsed.data.action}: the audit. prefix is reserved` };

@@ -6,17 +6,8 @@ import { decode, encode } from '../../nats/codec.ts';
 import { consumeInOrder } from '../../nats/consumers.ts';
 import { deadLetter } from '../../nats/dlq.ts';
 import { decodeId } from '../../nats/ids.ts';
+import { CommandResultSchema } from '../../nats/command.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
-
-/** A `cmdres.<src>` message as the edge's command executor publishes it (src/edge/command-executor.ts). */
-const OutcomeSchema = z.looseObject({
-  id: z.string().min(1).max(300),
-  outcome: z.enum(['executed', 'refused', 'failed']),
-  at: z.number().finite(),
-  reason: z.string().max(200).optional(),
-  detail: z.string().max(4000).optional(),
-  ref: z.string().max(300).optional(),
-});
 
 /**
  * Puts every guarded-write outcome the edges report on `cmdres.<src>` into the audit trail (21 CFR 11.10(e): the
@@ -35,9 +26,9 @@ export function startCommandOutcomes(o: {
     } catch {
       src = m.subject;
     }
-    let parsed: z.infer<typeof OutcomeSchema>;
+    let parsed: z.infer<typeof CommandResultSchema>;
     try {
-      const result = OutcomeSchema.safeParse(decode(m.data));
+      const result = CommandResultSchema.safeParse(decode(m.data));
       if (!result.success) throw new Error(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
       parsed = result.data;
     } catch (err) {

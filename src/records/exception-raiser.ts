@@ -8,6 +8,7 @@ import type { PhaseContext } from '../../machines/phase.machine.ts';
 import { decode } from '../../nats/codec.ts';
 import { consumeInOrder } from '../../nats/consumers.ts';
 import { encodeId } from '../../nats/ids.ts';
+import { TransitionEventSchema, type TransitionEvent } from '../../nats/event.schema.ts';
 import { PhaselineError } from '../errors.ts';
 
 /** What the raiser needs to know about a critical alarm (from config). */
@@ -44,7 +45,6 @@ const UNSIGNED = new Set(['Open', 'Acknowledged', 'Investigated']);
 /** The actors bucket as nats/streams.ts names it (`phaseline_<bucket>`). */
 const ACTORS_BUCKET = 'phaseline_actors';
 
-interface TransitionEvent { actor: string; from: string; to: string; at: number; seq: number }
 
 /** What the raiser reads of a persisted actor: its state and context (actors/apply.ts ActorRecord). */
 interface Persisted<C> { value: string; context: C }
@@ -159,7 +159,12 @@ export async function startExceptionRaiser(o: ExceptionRaiserOptions): Promise<{
   }
 
   return consumeInOrder(o.jsm, { stream: 'EVENTS', durable: 'exception-raiser', filter: 'evt.alarm.>', maxAckPending: 16 }, async (m) => {
-    const e = decode(m.data) as TransitionEvent;
+    const parsed = TransitionEventSchema.safeParse(decode(m.data));
+    if (!parsed.success) {
+      o.metrics.inc('phaseline_exception_raiser_skipped_total', { reason: 'invalid' }, 1, 'EVENTS messages the exception raiser could not read');
+      return o.log.error({ subject: m.subject, seq: m.seq, issues: parsed.error.issues.length }, 'alarm transition event does not match its schema: skipped');
+    }
+    const e = parsed.data;
     const alarm = o.alarms.get(e.actor);
     if (alarm && ACTIVE.has(e.to) && !ACTIVE.has(e.from)) await raise(alarm, e);
   }, o.log);

@@ -8,7 +8,7 @@ import { onContext, onPhaseEvent, type UnitCursor } from '../../src/context/fram
 import { addSeq, expireGaps, hasSeq, holes, reconcileGaps, type Range } from '../../src/context/ranges.ts';
 import { emptyRecord } from '../../src/context/source-record.ts';
 import { addSample, emptyStats, truncate, twa, view, type Point, type TagStats } from '../../src/context/stats.ts';
-import type { Sample } from '../../src/context/telemetry.schema.ts';
+import type { Sample } from '../../nats/telemetry.schema.ts';
 
 describe('applied ranges', () => {
   it('merges sequence numbers into sorted disjoint ranges, whatever the arrival order', () => {

@@ -1,15 +1,12 @@
 import type { TagDef } from '../../../config/plant.schema.ts';
+import type { Sample } from '../../../nats/telemetry.schema.ts';
 import type { SpMetric } from './codec.ts';
 
-/** A sample as the telemetry sink takes it (CONTRACT.md §5.1); `hist` marks a Sparkplug historical value. */
-export interface EdgeSample {
-  tag: string;
-  v: number | boolean | string;
-  q: 'good' | 'uncertain' | 'bad';
-  ts: number;
-  /** Set for `is_historical` metrics (Sparkplug B 3.0 ch. 6 Metric): buffered at the edge, not the current value. */
-  hist?: true;
-}
+/**
+ * A sample as the telemetry sink takes it: the wire sample of CONTRACT.md §5.1 (nats/telemetry.schema.ts), plus `hist`
+ * for `is_historical` metrics (Sparkplug B 3.0 ch. 6 Metric: buffered at the edge, not the current value).
+ */
+export type EdgeSample = Sample & { hist?: true };
 
 /** Where samples go: the telemetry publisher behind a small port (its own API is being reworked). */
 export interface SampleSink {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decode } from '../../nats/codec.ts';
+import { decode } from './codec.ts';
 
 /** One tag value as the edge read it: source timestamp `ts` in epoch ms (DESIGN.md principle 8). */
 export const SampleSchema = z.object({
