@@ -155,6 +155,11 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+/** The roles of the permission table that grant `permission` (e.g. who may give a second signature, 21 CFR 11.200). */
+export function rolesWith(config: Pick<PlantConfig, 'security'>, permission: Permission): string[] {
+  return Object.entries(config.security.roles).filter(([, ps]) => ps.includes(permission)).map(([role]) => role);
+}
+
 export const SecuritySchema = z.strictObject({
   sessionInactivityMinutes: z.number().positive(),
   sessionMaxHours: z.number().positive(),

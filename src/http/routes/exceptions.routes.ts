@@ -1,6 +1,6 @@
 import { nuid } from '@nats-io/transport-node';
 import { z } from 'zod';
-import type { PlantConfig } from '../../../config/plant.schema.ts';
+import { rolesWith, type PlantConfig } from '../../../config/plant.schema.ts';
 import type { InputOutcome } from '../../../actors/envelope.ts';
 import { SIGNATURE_MEANINGS, type ExceptionInput, type SignatureInput } from '../../../machines/exception.machine.ts';
 import { PhaselineError } from '../../errors.ts';
@@ -31,10 +31,6 @@ function stepClock(now: () => number = Date.now): () => number {
   return () => (last = Math.max(now(), last + 1));
 }
 
-/** Roles whose permissions include `permission` (from the plant's permission table). */
-export function rolesWith(config: PlantConfig, permission: string): string[] {
-  return Object.entries(config.security.roles).filter(([, ps]) => (ps as string[]).includes(permission)).map(([role]) => role);
-}
 
 /**
  * MES exception (deviation) routes (CONTRACT.md §2; 21 CFR 11.50, 11.70, 11.200; Annex 11 §9, §14): list, raise,
