@@ -295,8 +295,9 @@ export class DiskBuffer {
     // sealed first when it is the only one left.
     const drop = async () => {
       while (!this.hasRoom(bytes) && this.#segments.length > 0) {
-        if (this.#segments.length === 1 && this.#active?.seg === this.#segments[0]) {
-          await this.#active.fh.close();
+        const active = this.#active;
+        if (this.#segments.length === 1 && active && active.seg === this.#segments[0]) {
+          await active.fh.close();
           this.#active = undefined;
           if (this.#segments[0]!.size === 0) break;
         }
