@@ -23,18 +23,18 @@ export function describeIngestMetrics(m: Metrics): void {
     'gauge',
     'Sequence gaps per source, by status (pending: the edge may still fill)',
   );
-  m.describe('phaseline_ingest_lag_ms', 'gauge', 'Receipt time minus edge send time of the last applied message');
+  m.describe('phaseline_ingest_lag_seconds', 'gauge', 'Receipt time minus edge send time of the last applied message');
   m.describe(
     'phaseline_source_buffer_depth',
     'gauge',
     'Messages in the edge store-and-forward buffer (last heartbeat)',
   );
   m.describe(
-    'phaseline_source_clock_offset_ms',
+    'phaseline_source_clock_offset_seconds',
     'gauge',
     'Estimated runtime clock minus edge clock (minimum-delay envelope of receipt minus sent)',
   );
-  m.describe('phaseline_source_clock_drift_ppm', 'gauge', 'Estimated drift of the edge clock offset, ppm');
+  m.describe('phaseline_source_clock_drift_ratio', 'gauge', 'Estimated drift of the edge clock offset (seconds per second)');
   m.describe('phaseline_source_clock_skewed', 'gauge', '1 while the edge clock offset is beyond the skew tolerance');
   m.describe('phaseline_source_last_seq', 'gauge', 'Highest applied sequence of the current epoch');
   m.describe('phaseline_ingest_gap_seqs', 'gauge', 'Sequence numbers missing per source, by status');
@@ -77,7 +77,7 @@ export function flushIngestMetrics(
     if (last > 0) m.set('phaseline_source_last_seq', { source }, last);
     const e = clock?.get(source);
     if (e) setClockGauges(m, source, e);
-    if (st.rec.lagMs !== undefined) m.set('phaseline_ingest_lag_ms', { source }, st.rec.lagMs);
+    if (st.rec.lagMs !== undefined) m.set('phaseline_ingest_lag_seconds', { source }, st.rec.lagMs / 1000);
   }
   if (framesChanged) m.set('phaseline_frames_open', {}, core.index.openCount());
   if (core.inexact) {

@@ -1,9 +1,11 @@
-import type { DiagramState, DiagramTransition, MachineModel } from './model.ts';
+import { wrapperId, type DiagramState, type DiagramTransition, type MachineModel } from './model.ts';
 
 /**
  * Renders a machine model as a Mermaid `stateDiagram-v2`: compound and parallel states nest, parallel regions are
  * separated by `--`, `[*] -->` marks initial states and `X --> [*]` final ones, and each targeted transition is drawn
- * as `Source --> Target : EVENT [guard]`.
+ * as `Source --> Target : EVENT [guard]`. Every state box carries the state's name, with its `meta.description` below
+ * (on a composite state, which Mermaid labels once, the description is a `%%` comment); a parallel machine is wrapped
+ * in one composite state whose id no region shares.
  *
  * Targetless transitions (self-handling, rejections, the `*` wildcard) and handlers on the machine root (which apply
  * in every state) are not drawn: they would add an edge to every state and hide the ISA-88 graph. They are kept as
@@ -40,10 +42,13 @@ export function toMermaid(model: MachineModel): string {
   const renderState = (s: DiagramState, depth: number) => {
     const id = nodeId(s.id);
     const label = s.path[s.path.length - 1]!;
-    if (label !== id) lines.push(`${indent(depth)}state "${text(label)}" as ${id}`);
     const description = typeof s.meta?.description === 'string' ? s.meta.description : undefined;
-    if (description) lines.push(`${indent(depth)}${id} : ${text(description)}`);
-    if (s.type === 'compound' || s.type === 'parallel') {
+    const composite = s.type === 'compound' || s.type === 'parallel';
+    // A described state shows only its description unless aliased with its name; a composite state cannot carry
+    // both (Mermaid: "group nodes can only have label"), so its description stays a comment.
+    if (label !== id || (description && !composite)) lines.push(`${indent(depth)}state "${text(label)}" as ${id}`);
+    if (description) lines.push(`${indent(depth)}${composite ? '%% ' : ''}${id} : ${text(description)}`);
+    if (composite) {
       lines.push(`${indent(depth)}state ${id} {`);
       renderLevel(s.id, depth + 1, s.type === 'parallel');
       lines.push(`${indent(depth)}}`);
@@ -51,8 +56,10 @@ export function toMermaid(model: MachineModel): string {
   };
 
   if (model.type === 'parallel') {
-    // Mermaid draws `--` regions only inside a composite state: wrap the machine root in one.
-    const root = nodeId(model.name);
+    // Mermaid draws `--` regions only inside a composite state: wrap the machine root in one. Its id must differ from
+    // every state's (a region named like the machine would make the wrapper its own parent, which Mermaid refuses).
+    const root = wrapperId(nodeId(model.name), new Set(model.states.map((s) => nodeId(s.id))));
+    if (root !== nodeId(model.name)) lines.push(`    state "${text(model.name)}" as ${root}`);
     lines.push(`    [*] --> ${root}`, `    state ${root} {`);
     renderLevel(undefined, 2, true);
     lines.push('    }');

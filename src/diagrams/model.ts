@@ -82,6 +82,19 @@ export function guardName(guard: unknown): string | undefined {
   return 'inline';
 }
 
+/**
+ * An id for the synthetic state that wraps the machine root (Mermaid draws parallel regions only inside a composite
+ * state; SCXML's `<scxml>` cannot hold transitions): `base` itself when no state already has it, else `base_machine`
+ * (then `base_machine2`, …), so the wrapper never shares an id with one of its own descendants.
+ */
+export function wrapperId(base: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 1; ; n++) {
+    const id = `${base}_machine${n === 1 ? '' : n}`;
+    if (!taken.has(id)) return id;
+  }
+}
+
 /** An action's name: the string itself, the `type` of a parameterized action, or a built-in's type. */
 export function actionName(action: unknown): string {
   if (typeof action === 'string') return action;

@@ -4,7 +4,7 @@ import { decode } from '../../nats/codec.ts';
 import { ContextMessageSchema, isRelease } from '../../nats/context.schema.ts';
 import { decodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
-import { describeIssues } from '../context/telemetry.schema.ts';
+import { describeIssues } from '../../nats/telemetry.schema.ts';
 import type { Logger } from '../log.ts';
 
 const STREAM = 'CONTEXT';

@@ -178,7 +178,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
     info.monitored = m.good;
     info.refused = m.refused;
     info.lastError = undefined;
-    metrics.set('phaseline_edge_bad_items', { src }, m.refused, 'Monitored items the OPC UA server refused');
+    metrics.set('phaseline_edge_refused_items', { src }, m.refused, 'Monitored items the OPC UA server refused');
     log.info({ endpoint: o.endpoint, policy: security.policy, mode: security.mode, items: tags.length, refused: m.refused, perCall: m.perCall }, 'OPC UA session open, items monitored');
     if (gapFrom !== undefined) await reportGap(s, gapFrom, before);
     downSince = undefined;
@@ -194,7 +194,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
     const gap: OpcuaGap = { from, to, backfilled: backfill.length };
     info.lastGap = gap;
     metrics.inc('phaseline_edge_opcua_gaps_total', { src }, 1, 'OPC UA collection gaps (connection lost, then restored)');
-    metrics.set('phaseline_edge_opcua_last_gap_ms', { src }, to - from, 'Length of the last OPC UA collection gap');
+    metrics.set('phaseline_edge_opcua_last_gap_seconds', { src }, (to - from) / 1000, 'Length of the last OPC UA collection gap');
     metrics.inc('phaseline_edge_opcua_backfilled_total', { src }, backfill.length, 'Samples recovered with HistoryRead');
     log.warn({ src, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ms: to - from, backfilled: backfill.length }, 'opcua_gap: collection resumed');
     let fed = 0;

@@ -73,8 +73,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<PhaselineApp> {
         title: 'Phaseline',
         version: opts.config.version,
         description: 'MES–SCADA integration runtime: ISA-88 phases, event frames and the Part 11 execution record.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
-      servers: [],
+      // Relative: the host that serves this document (a plant runs it on its own address).
+      servers: [{ url: '/', description: 'this Phaseline instance' }],
       components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer' } } },
       security: [{ [BEARER_SCHEME]: [] }],
     },

@@ -117,9 +117,9 @@ describe('clock supervision', () => {
     expect(lin!.samples[0]).toMatchObject({ ts: T0 + 300, v: 3, clock: { skewed: true } });
 
     const metrics = i.metrics.render();
-    expect(metrics).toMatch(/phaseline_source_clock_offset_ms\{source="line2"\} 1\d{4}/);
+    expect(metrics).toMatch(/phaseline_source_clock_offset_seconds\{source="line2"\} 1\d(\.\d+)?\n/);
     expect(metrics).toMatch(/phaseline_source_clock_skewed\{source="line2"\} 1/);
-    expect(metrics).toMatch(/phaseline_source_clock_drift_ppm\{source="line2"\}/);
+    expect(metrics).toMatch(/phaseline_source_clock_drift_ratio\{source="line2"\}/);
     expect(metrics).toMatch(/phaseline_source_buffer_depth\{source="line2"\} 3/);
   });
 

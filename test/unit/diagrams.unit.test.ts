@@ -135,22 +135,27 @@ describe('mermaid', () => {
 describe('scxml', () => {
   it('is well-formed and holds the 12 phase states inside the machine root, with the transitions', async () => {
     const doc = parseXml((await renderDiagram('phase', 'scxml')).body);
-    expect(doc).toMatchObject({ name: 'scxml', attrs: { xmlns: 'http://www.w3.org/2005/07/scxml', version: '1.0', initial: 'phase' } });
-    const root = doc.children[0]!;
+    expect(doc).toMatchObject({ name: 'scxml', attrs: { xmlns: 'http://www.w3.org/2005/07/scxml', version: '1.0', initial: 'phase', datamodel: 'ecmascript' } });
+    expect(doc.children[0]).toMatchObject({ name: 'datamodel', children: [{ name: 'data', attrs: { id: 'plGuard' } }] });
+    const root = doc.children[1]!;
     expect(root).toMatchObject({ name: 'state', attrs: { id: 'phase', initial: 'Idle' } });
     const states = root.children.filter((c) => c.name === 'state' || c.name === 'final');
     expect(states.map((s) => s.attrs.id)).toEqual(ISA88_STATES);
     const idle = states[0]!.children.filter((c) => c.name === 'transition');
     expect(idle.at(-1)!.attrs).toMatchObject({ event: 'START', target: 'Running' });
-    expect(idle[0]!.attrs).toMatchObject({ event: 'START', cond: 'not(permissivesMet)' });
+    expect(idle[0]!.attrs).toMatchObject({ event: 'START', cond: "!(plGuard(_event, 'permissivesMet'))", 'pl:guard': 'not(permissivesMet)', 'pl:actions': 'reject' });
+    expect(all(doc).filter((e) => e.name.includes(':'))).toEqual([]); // extensions only as foreign attributes
     expect(root.children.some((c) => c.name === 'transition' && c.attrs.event === '*')).toBe(true);
   });
 
   it('renders the unit machine as a <parallel> with a multi-target transition', async () => {
     const doc = parseXml((await renderDiagram('unit', 'scxml')).body);
-    expect(doc.children[0]).toMatchObject({ name: 'parallel', attrs: { id: 'unit' } });
+    expect(doc.children[1]).toMatchObject({ name: 'parallel', attrs: { id: 'unit' } });
     const release = all(doc).find((e) => e.name === 'transition' && e.attrs.event === 'RELEASE' && e.attrs.target?.includes(' '));
-    expect(release?.attrs).toMatchObject({ event: 'RELEASE', target: 'availability.Available hygiene.Dirty' });
+    // The target in the other region first (a set to SCXML; SCION takes the transition domain from the first).
+    expect(release?.attrs).toMatchObject({ event: 'RELEASE', target: 'hygiene.Dirty availability.Available' });
+    const dirty = all(doc).find((e) => e.name === 'transition' && e.attrs['pl:guard'] === 'and(releaseMatches, in({"hygiene":"Dirty"}))');
+    expect(dirty?.attrs.cond).toBe("(plGuard(_event, 'releaseMatches') && In('hygiene.Dirty'))");
   });
 
   it('escapes XML in descriptions and marks final states', () => {

@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
-import { ErrorSchema } from '../error-handler.ts';
+import { readErrors, writeErrors } from '../openapi-errors.ts';
 import { command, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Alarm = z.looseObject({ id: z.string(), state: z.string(), flags: z.record(z.string(), z.boolean()), priority: z.string(), critical: z.boolean(), unit: z.string() });
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
 const Reason = z.string().trim().min(1).max(2000);
 const Bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -25,7 +24,10 @@ function withContext(port: ActorPort, view: Record<string, unknown>): Record<str
 export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/alarms', {
     onRequest: app.requirePermission('records.read'),
-    schema: { querystring: z.strictObject({ active: Bool.optional(), unit: z.string().max(200).optional() }), response: { 200: z.array(Alarm), ...errors } },
+    schema: {
+      summary: 'List alarms (ISA-18.2 states), optionally active ones or of one unit', operationId: 'listAlarms',
+      querystring: z.strictObject({ active: Bool.optional(), unit: z.string().max(200).optional() }), response: { 200: z.array(Alarm), ...readErrors(400) },
+    },
   }, async (req) => {
     const kind = port.host.kind('alarm')!;
     return port.host.list('alarm')
@@ -35,13 +37,13 @@ export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
 
   app.get('/api/v1/alarms/:id', {
     onRequest: app.requirePermission('records.read'),
-    schema: { params: Params, response: { 200: Alarm, ...errors } },
+    schema: { summary: 'One alarm with its unit\'s batch and phase', operationId: 'getAlarm', params: Params, response: { 200: Alarm, ...readErrors(400, 404) } },
   }, async (req) => withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>);
 
-  const request = (path: string, type: string, permission: 'alarm.ack' | 'alarm.shelve', body: z.ZodType<Record<string, unknown>>) =>
+  const request = (path: string, type: string, permission: 'alarm.ack' | 'alarm.shelve', body: z.ZodType<Record<string, unknown>>, summary: string, operationId: string) =>
     app.post(`/api/v1/alarms/:id/${path}`, {
       onRequest: app.requirePermission(permission),
-      schema: { params: Params, body, response: { 200: Alarm, ...errors } },
+      schema: { summary, operationId, params: Params, body, response: { 200: Alarm, ...writeErrors(404) } },
     }, async (req) => {
       const user = requireUser(req);
       const b = req.body as { until?: string | number };
@@ -49,11 +51,14 @@ export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
       await command(port, 'alarm', req.params.id, { ...(req.body as object), ...until, type, at: Date.now(), by: user.username, roles: user.roles });
       return withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>;
     });
-  request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }));
+  request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }),
+    'Request acknowledgement of an alarm from the control system', 'acknowledgeAlarm');
   request('shelve', 'SHELVE_REQUEST', 'alarm.shelve', z.strictObject({
     reason: Reason, until: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]),
-  }));
-  request('unshelve', 'UNSHELVE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }));
-  request('out-of-service', 'OUT_OF_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason }));
-  request('return-to-service', 'RETURN_TO_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }));
+  }), 'Request shelving of an alarm with a reason and an expiry', 'shelveAlarm');
+  request('unshelve', 'UNSHELVE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }), 'Request unshelving of an alarm', 'unshelveAlarm');
+  request('out-of-service', 'OUT_OF_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason }),
+    'Request taking an alarm out of service, with a reason', 'removeAlarmFromService');
+  request('return-to-service', 'RETURN_TO_SERVICE_REQUEST', 'alarm.shelve', z.strictObject({ reason: Reason.optional() }),
+    'Request returning an alarm to service', 'returnAlarmToService');
 }

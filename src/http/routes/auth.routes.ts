@@ -7,7 +7,7 @@ import type { Metrics } from '../../metrics.ts';
 import { bearerToken, requireUser } from '../auth/guard.ts';
 import { sessionUserOf, type SessionStore } from '../auth/sessions.ts';
 import type { UserStore } from '../auth/users.ts';
-import { ErrorSchema } from '../error-handler.ts';
+import { errorResponses } from '../openapi-errors.ts';
 
 /** An audit entry about authentication, handed to the injected audit port (shape of the audit writer's request). */
 export interface AuthAuditEntry {
@@ -73,7 +73,7 @@ export function registerAuthRoutes(root: FastifyInstance, deps: AuthRoutesDeps):
 
   app.get(
     '/api/v1/health',
-    { schema: { tags: ['system'], summary: 'Liveness and broker connection', security: [], response: { 200: HealthAnswer } } },
+    { schema: { tags: ['system'], summary: 'Liveness and broker connection', operationId: 'getHealth', security: [], response: { 200: HealthAnswer } } },
     async () => {
       const report = await deps.health();
       return { ...report, status: report.nats === 'connected' ? ('ok' as const) : ('degraded' as const) };
@@ -87,9 +87,10 @@ export function registerAuthRoutes(root: FastifyInstance, deps: AuthRoutesDeps):
       schema: {
         tags: ['auth'],
         summary: 'Log in with username and password; returns a bearer token',
+        operationId: 'login',
         security: [],
         body: LoginBody,
-        response: { 200: LoginAnswer, 400: ErrorSchema, 401: ErrorSchema },
+        response: { 200: LoginAnswer, ...errorResponses(400, 401, 413, 415) },
       },
     },
     async (request) => {
@@ -114,7 +115,7 @@ export function registerAuthRoutes(root: FastifyInstance, deps: AuthRoutesDeps):
     {
       onRequest: root.authenticate,
       config: { idempotency: false },
-      schema: { tags: ['auth'], summary: 'End the current session', response: { 204: z.undefined(), 401: ErrorSchema } },
+      schema: { tags: ['auth'], summary: 'End the current session', operationId: 'logout', response: { 204: z.undefined(), ...errorResponses(401) } },
     },
     async (request, reply) => {
       const user = requireUser(request);
@@ -128,7 +129,7 @@ export function registerAuthRoutes(root: FastifyInstance, deps: AuthRoutesDeps):
     '/api/v1/auth/me',
     {
       onRequest: root.authenticate,
-      schema: { tags: ['auth'], summary: 'The current user and permissions', response: { 200: MeAnswer, 401: ErrorSchema } },
+      schema: { tags: ['auth'], summary: 'The current user and permissions', operationId: 'getCurrentUser', response: { 200: MeAnswer, ...errorResponses(401) } },
     },
     async (request) => {
       const { username, displayName, roles, permissions } = requireUser(request);

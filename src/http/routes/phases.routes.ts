@@ -5,19 +5,21 @@ import { subjects } from '../../../nats/subjects.ts';
 import { PhaselineError } from '../../errors.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
-import { ErrorSchema } from '../error-handler.ts';
+import { readErrors, writeErrors } from '../openapi-errors.ts';
 import { command, viewOf, type ActorPort } from './actor-port.ts';
 
 const Commands = ['start', 'stop', 'hold', 'restart', 'abort', 'reset', 'pause', 'resume'] as const;
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Phase = z.looseObject({ id: z.string(), unit: z.string(), state: z.string(), execution: z.string(), mode: z.string() });
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 412: ErrorSchema, 503: ErrorSchema };
 
 /** ISA-88 phase routes (CONTRACT.md §2; ISA-88.01 §5.7): read phases, command them, complete manual ones. */
 export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/phases', {
     onRequest: app.requirePermission('records.read'),
-    schema: { querystring: z.object({ unit: z.string().optional() }), response: { 200: z.array(Phase) } },
+    schema: {
+      summary: 'List phases, optionally of one unit', operationId: 'listPhases',
+      querystring: z.object({ unit: z.string().optional() }), response: { 200: z.array(Phase), ...readErrors(400) },
+    },
   }, async (req) => {
     const kind = port.host.kind('phase')!;
     return port.host.list('phase')
@@ -27,15 +29,19 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
 
   app.get('/api/v1/phases/:id', {
     onRequest: app.requirePermission('records.read'),
-    schema: { params: Params, response: { 200: Phase, ...errors } },
+    schema: {
+      summary: 'One phase with the commands its state allows', operationId: 'getPhase',
+      params: Params, response: { 200: Phase, ...readErrors(400, 404) },
+    },
   }, async (req) => viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>);
 
   app.post('/api/v1/phases/:id/commands', {
     onRequest: app.requirePermission('phase.command'),
     schema: {
+      summary: 'Send an ISA-88 command to a phase; answers the state after it', operationId: 'commandPhase',
       params: Params,
       body: z.strictObject({ command: z.enum(Commands), reason: z.string().max(2000).optional() }),
-      response: { 200: Phase, ...errors },
+      response: { 200: Phase, ...writeErrors(404, 412) },
     },
   }, async (req) => {
     const user = requireUser(req);
@@ -65,9 +71,10 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   app.post('/api/v1/phases/:id/mode', {
     onRequest: app.requirePermission('phase.command'),
     schema: {
+      summary: 'Change a phase\'s mode (never its procedural state)', operationId: 'setPhaseMode',
       params: Params,
       body: z.strictObject({ mode: z.enum(['Automatic', 'Semi-automatic', 'Manual']), reason: z.string().max(2000).optional() }),
-      response: { 200: Phase, ...errors },
+      response: { 200: Phase, ...writeErrors(404) },
     },
   }, async (req) => {
     // ISA-88.01 §5.7.1 procedural element modes; a mode change never changes the procedural state (audited).
@@ -81,9 +88,10 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   app.post('/api/v1/phases/:id/complete', {
     onRequest: app.requirePermission('phase.command'),
     schema: {
+      summary: 'Report that a manual phase\'s transient state has finished', operationId: 'completePhase',
       params: Params,
       body: z.strictObject({ from: z.enum(PHASE_STATES).optional(), reason: z.string().max(2000).optional() }).default({}),
-      response: { 200: Phase, ...errors },
+      response: { 200: Phase, ...writeErrors(404) },
     },
   }, async (req) => {
     const user = requireUser(req);

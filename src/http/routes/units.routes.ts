@@ -2,13 +2,14 @@ import { z } from 'zod';
 import type { Permission } from '../../../config/plant.schema.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
-import { ErrorSchema } from '../error-handler.ts';
+import { readErrors, writeErrors } from '../openapi-errors.ts';
 import { command, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Unit = z.looseObject({ id: z.string(), state: z.string() });
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
 const Name = z.string().min(1).max(200);
+/** `cip/start` → `unitCipStart`: the OpenAPI operationId of a GMP equipment status route. */
+const operationIdOf = (url: string): string => `unit${url.split(/[/-]/).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')}`;
 
 /**
  * ISA-88 unit routes (CONTRACT.md §2; ISA-88.01 §5.6 allocation): status, MES context assertion, allocation and
@@ -17,7 +18,7 @@ const Name = z.string().min(1).max(200);
 export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
-    schema: { response: { 200: z.array(Unit) } },
+    schema: { summary: 'List units with their allocation and equipment status', operationId: 'listUnits', response: { 200: z.array(Unit), ...readErrors() } },
   }, async () => {
     const kind = port.host.kind('unit')!;
     return port.host.list('unit').map((r) => kind.view(r.id, r.snapshot)) as z.infer<typeof Unit>[];
@@ -25,18 +26,19 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
 
   app.get('/api/v1/units/:id', {
     onRequest: app.requirePermission('records.read'),
-    schema: { params: Params, response: { 200: Unit, ...errors } },
+    schema: { summary: 'One unit', operationId: 'getUnit', params: Params, response: { 200: Unit, ...readErrors(400, 404) } },
   }, async (req) => viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>);
 
   app.post('/api/v1/units/:id/context', {
     onRequest: app.requirePermission('context.assert'),
     schema: {
+      summary: 'The MES asserts batch and procedure context on the unit', operationId: 'assertUnitContext',
       params: Params,
       body: z.strictObject({
         batchId: Name, specVersion: z.union([z.string().min(1).max(100), z.number()]), seq: z.number().int().min(1),
         unitProcedure: Name.optional(), operation: Name.optional(), phase: Name.optional(),
       }),
-      response: { 200: z.looseObject({ contextId: z.string(), seq: z.number(), gap: z.boolean().optional() }), ...errors },
+      response: { 200: z.looseObject({ contextId: z.string(), seq: z.number(), gap: z.boolean().optional() }), ...writeErrors(404) },
     },
   }, async (req) => {
     const user = requireUser(req);
@@ -51,7 +53,10 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
 
   app.post('/api/v1/units/:id/release', {
     onRequest: app.requirePermission('context.assert'),
-    schema: { params: Params, body: z.strictObject({ batchId: Name, reason: z.string().max(2000).optional() }), response: { 200: Unit, ...errors } },
+    schema: {
+      summary: 'Release the unit from its batch', operationId: 'releaseUnit',
+      params: Params, body: z.strictObject({ batchId: Name, reason: z.string().max(2000).optional() }), response: { 200: Unit, ...writeErrors(404) },
+    },
   }, async (req) => {
     const user = requireUser(req);
     await command(port, 'unit', req.params.id, { type: 'RELEASE', at: Date.now(), by: user.username, ...req.body });
@@ -62,7 +67,7 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
   const input = (url: string, permission: Permission, type: string, body: z.ZodObject, summary: string) =>
     app.post(`/api/v1/units/:id/${url}`, {
       onRequest: app.requirePermission(permission),
-      schema: { summary, params: Params, body, response: { 200: Unit, ...errors } },
+      schema: { summary, operationId: operationIdOf(url), params: Params, body, response: { 200: Unit, ...writeErrors(404) } },
     }, async (req) => {
       const user = requireUser(req);
       await command(port, 'unit', req.params.id, { type, at: Date.now(), by: user.username, ...(req.body as Record<string, unknown>) });
