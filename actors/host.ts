@@ -10,6 +10,7 @@ import { alreadyApplied, applyInput, createActor, initialRecord, type ActorRecor
 import type { ActorEvent, InputEnvelope, InputOutcome } from './envelope.ts';
 import type { ActorKind } from './kind.ts';
 import { Lease } from './lease.ts';
+import { sendInput } from './send.ts';
 import type { LogPort, MetricsPort } from './ports.ts';
 import { DeadlineTimers } from './timers.ts';
 
@@ -98,6 +99,11 @@ export class ActorHost {
     return [...this.#slots.values()].filter((s) => s.kind.type === type).map((s) => s.record);
   }
 
+  /** Every kind this host runs. */
+  kinds(): readonly ActorKind[] {
+    return this.#o.kinds;
+  }
+
   kind(type: string): ActorKind | undefined {
     return this.#o.kinds.find((k) => k.type === type);
   }
@@ -107,24 +113,7 @@ export class ActorHost {
    * `undefined` on timeout; the input stays in the inbox and will still be applied.
    */
   async send(type: string, id: string, event: ActorEvent, opts: { timeoutMs: number; msgId?: string }): Promise<InputOutcome | undefined> {
-    const { nc, js } = this.#o;
-    const replyTo = subjects.reply(nuid.next());
-    const sub = nc.subscribe(replyTo, { max: 1 });
-    try {
-      const answer = (async () => {
-        for await (const m of sub) return decode(m.data) as InputOutcome;
-        return undefined;
-      })();
-      const envelope: InputEnvelope = { event, replyTo };
-      await js.publish(subjects.inbox(type, id), encode(envelope), opts.msgId ? { msgID: opts.msgId } : undefined);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), opts.timeoutMs)));
-      const result = await Promise.race([answer, timeout]);
-      clearTimeout(timer);
-      return result;
-    } finally {
-      sub.unsubscribe();
-    }
+    return sendInput(this.#o.nc, this.#o.js, type, id, event, opts);
   }
 
   async #rehydrate(kind: ActorKind, id: string, input: unknown): Promise<void> {

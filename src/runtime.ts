@@ -52,7 +52,7 @@ export async function startRuntime(env: Env, opts: { lock?: InstanceLock } = {})
     const ingest = await startIngest({ nc: ncIngest, js: jetstream(ncIngest), jsm: await jetstreamManager(ncIngest), buckets, config, metrics, log: logger('ingest') });
     stops.push('ingest', () => ingest.stop());
     await startEdges(env, config, bus, metrics, stops, log);
-    const { address, createdCredentials } = await startHttp(env, config, { bus, records, host, ingest, metrics }, stops);
+    const { address, createdCredentials } = await startHttp(env, config, { bus, records, kinds: host.kinds(), ingest, metrics }, stops);
     await lock.update({ httpUrl: address, natsUrl: bus.natsUrl });
     if (env.demoMes) {
       const r101 = config.phases.filter((p) => p.unit === 'R101').map((p) => p.id);

@@ -1,6 +1,6 @@
 import type { Env } from '../../config/env.ts';
 import type { PlantConfig } from '../../config/plant.schema.ts';
-import type { ActorHost } from '../../actors/host.ts';
+import type { ActorKind } from '../../actors/kind.ts';
 import type { Ingest } from '../context/ingest.ts';
 import { setClockGauges } from '../context/heartbeats.ts';
 import { frameLineage, messageLineage } from '../context/lineage-query.ts';
@@ -8,6 +8,7 @@ import { listFrames, listSources } from '../context/queries.ts';
 import { buildApp } from '../http/app.ts';
 import { SessionStore } from '../http/auth/sessions.ts';
 import { ensureDemoUsers, UserStore, type DemoCredential } from '../http/auth/users.ts';
+import { natsActorPort } from '../http/routes/actor-port.ts';
 import { alarmRoutes } from '../http/routes/alarms.routes.ts';
 import { auditDispositionRoutes } from '../http/routes/audit-disposition.routes.ts';
 import { exceptionRoutes } from '../http/routes/exceptions.routes.ts';
@@ -26,7 +27,8 @@ import type { StopStack } from './stops.ts';
 export interface HttpParts {
   bus: Bus;
   records: Records;
-  host: ActorHost;
+  /** The actor kinds, to render views of the persisted snapshots (the actors may run in another process). */
+  kinds: readonly ActorKind[];
   ingest: Ingest;
   metrics: Metrics;
 }
@@ -36,7 +38,7 @@ export interface HttpParts {
  * PHASELINE_HTTP_HOST/PORT. Its stop is pushed last, so it runs first: intake stops before anything drains.
  */
 export async function startHttp(env: Env, config: PlantConfig, p: HttpParts, stops: StopStack): Promise<{ address: string; createdCredentials: DemoCredential[] }> {
-  const { bus, records, host, ingest, metrics } = p;
+  const { bus, records, kinds, ingest, metrics } = p;
   const { nc, jsm, buckets, broker, natsUrl } = bus;
   const users = new UserStore(buckets.users);
   const sessions = new SessionStore({ kv: buckets.sessions, security: config.security });
@@ -52,7 +54,8 @@ export async function startHttp(env: Env, config: PlantConfig, p: HttpParts, sto
     audit: (e) => records.audit(e),
     health: () => ({ nats: nc.isClosed() ? 'disconnected' : 'connected', configVersion: config.version, natsUrl }),
   });
-  const port = { host, nc, timeoutMs: config.runtime.actors.commandTimeoutMs };
+  // Inputs go to whichever process hosts the actor, through its INBOX; reads come from the persisted snapshots.
+  const port = natsActorPort({ nc, kv: buckets.actors, kinds, timeoutMs: config.runtime.actors.commandTimeoutMs });
   phaseRoutes(app, port);
   unitRoutes(app, port);
   alarmRoutes(app, port);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActorHost } from '../../actors/host.ts';
+import type { ActorPort } from '../../src/http/routes/actor-port.ts';
 import { buildApp, type PhaselineApp } from '../../src/http/app.ts';
 import { SessionStore } from '../../src/http/auth/sessions.ts';
 import { alarmRoutes } from '../../src/http/routes/alarms.routes.ts';
@@ -35,15 +35,18 @@ const promtool = probeTool(
   ['--version'],
 );
 
-/** An actor host with no actors: every id is unknown (404), every list empty; routes need no more to be described. */
-const noActors = { get: () => undefined, kind: () => undefined, list: () => [], send: async () => undefined } as unknown as ActorHost;
+/** A port to no actors: every id is unknown (404), every list empty; routes need no more to be described. */
+const noActors = (fx: h.HttpFixture): ActorPort => ({
+  nc: fx.nc, timeoutMs: 1_000, clock: Date.now, send: async () => undefined,
+  reader: { record: async () => undefined, view: async () => undefined, list: async () => ({ views: [] }) },
+});
 
 /** Every route module's register function, called as src/runtime/http.step.ts calls it (with ports that hold nothing). */
 const REGISTER: Record<string, (app: PhaselineApp, fx: h.HttpFixture, metrics: Metrics) => Promise<void> | void> = {
-  phaseRoutes: (app, fx) => phaseRoutes(app, { host: noActors, nc: fx.nc, timeoutMs: 1_000 }),
-  unitRoutes: (app, fx) => unitRoutes(app, { host: noActors, nc: fx.nc, timeoutMs: 1_000 }),
-  alarmRoutes: (app, fx) => alarmRoutes(app, { host: noActors, nc: fx.nc, timeoutMs: 1_000 }),
-  exceptionRoutes: (app, fx) => exceptionRoutes(app, { port: { host: noActors, nc: fx.nc, timeoutMs: 1_000 }, users: fx.users, config: fx.config, audit: () => undefined }),
+  phaseRoutes: (app, fx) => phaseRoutes(app, noActors(fx)),
+  unitRoutes: (app, fx) => unitRoutes(app, noActors(fx)),
+  alarmRoutes: (app, fx) => alarmRoutes(app, noActors(fx)),
+  exceptionRoutes: (app, fx) => exceptionRoutes(app, { port: noActors(fx), users: fx.users, config: fx.config, audit: () => undefined }),
   registerMachineRoutes: (app) => registerMachineRoutes(app),
   auditDispositionRoutes: async (app, fx) => auditDispositionRoutes(app, { jsm: await jetstreamManager(fx.nc), users: fx.users, publicKeys: () => ({}) as never, audit: async () => undefined }),
   recordRoutes: async (app, fx, metrics) => recordRoutes(app, {

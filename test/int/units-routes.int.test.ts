@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActorHost } from '../../actors/host.ts';
+import { natsActorPort } from '../../src/http/routes/actor-port.ts';
 import { phaseKind } from '../../actors/phase.actor.ts';
 import { unitKind } from '../../actors/unit.actor.ts';
 import { ensureStreams } from '../../nats/streams.ts';
@@ -30,7 +31,7 @@ beforeAll(async () => {
     instance: { owner: 'units-routes-test', host: 'test', pid: process.pid, alive: () => false }, now: Date.now, leaseTtlMs: 2_000,
   });
   await host.start();
-  ({ app } = await h.testApp(fx, {}, (a) => unitRoutes(a, { host, nc: fx.nc, timeoutMs: 5_000 })));
+  ({ app } = await h.testApp(fx, {}, (a) => unitRoutes(a, natsActorPort({ nc: fx.nc, kv: fx.buckets.actors, kinds: host.kinds(), timeoutMs: 5_000 }))));
   for (const user of ['operator', 'supervisor', 'mes', 'engineer']) as[user] = await h.bearer(fx, app, user);
 }, 30_000);
 afterAll(async () => {

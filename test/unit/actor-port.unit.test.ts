@@ -1,18 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import type { ActorHost } from '../../actors/host.ts';
+import type { ActorRecord } from '../../actors/apply.ts';
 import type { InputOutcome } from '../../actors/envelope.ts';
 import { PhaselineError } from '../../src/errors.ts';
 import { command, type ActorPort } from '../../src/http/routes/actor-port.ts';
 
-/** An in-memory stand-in for the actor host: one phase actor, and a `send` the test decides. */
+/** An in-memory port: one phase actor in the reader, and a `send` the test decides. */
 function port(send: () => Promise<InputOutcome | undefined>): ActorPort {
-  const record = { id: 'R201.HEAT', snapshot: { value: 'Idle', context: {} } };
-  const host = {
-    get: (type: string, id: string) => (type === 'phase' && id === 'R201.HEAT' ? record : undefined),
-    kind: () => ({ view: (id: string) => ({ id, state: 'Idle' }) }),
-    send,
-  } as unknown as ActorHost;
-  return { host, nc: undefined as never, timeoutMs: 50 };
+  const record = { id: 'R201.HEAT', snapshot: { value: 'Idle', context: {} } } as unknown as ActorRecord;
+  const known = (type: string, id: string) => type === 'phase' && id === 'R201.HEAT';
+  return {
+    send, nc: undefined as never, timeoutMs: 50, clock: () => 1_000,
+    reader: {
+      record: async (type, id) => (known(type, id) ? record : undefined),
+      view: async (type, id) => (known(type, id) ? { id, state: 'Idle' } : undefined),
+      list: async () => ({ views: [] }),
+    },
+  };
 }
 
 const start = { type: 'START', at: 1, by: 'op' };

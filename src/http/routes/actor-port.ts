@@ -1,33 +1,69 @@
+import { jetstream } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActorHost } from '../../../actors/host.ts';
+import type { ActorKind } from '../../../actors/kind.ts';
+import { sendInput } from '../../../actors/send.ts';
+import { z } from 'zod';
 import type { ActorEvent, InputOutcome } from '../../../actors/envelope.ts';
 import { PhaselineError } from '../../errors.ts';
 import { rejectionError } from '../../rejections.ts';
+import type { AuthUser } from '../auth/guard.ts';
+import { kvActorReader, type ActorReader } from './actor-reader.ts';
 
-/** What the routes need from the runtime to talk to actors. */
+/**
+ * What the routes need to talk to actors, wherever they are hosted: `send` appends an input to the actor's INBOX and
+ * waits for the owning host's outcome (actors/send.ts), `reader` reads the persisted views, `clock` stamps inputs.
+ */
 export interface ActorPort {
-  host: ActorHost;
+  send(type: string, id: string, event: ActorEvent, opts: { timeoutMs: number }): Promise<InputOutcome | undefined>;
+  reader: ActorReader;
+  /** For routes that wait on an actor's `evt.*` subject (an automatic phase's reported state). */
   nc: NatsConnection;
   timeoutMs: number;
+  clock: () => number;
 }
 
-/** The public view of one actor, or 404 `not_found`. */
-export function viewOf(port: ActorPort, type: string, id: string): Record<string, unknown> {
-  const record = port.host.get(type, id);
-  const kind = port.host.kind(type);
-  if (!record || !kind) throw new PhaselineError('ERR_HTTP_NOT_FOUND', `no ${type} ${id}`, { id });
-  return kind.view(id, record.snapshot);
+/** The port over NATS: inputs through the INBOX stream, views from the actors KV bucket (no actor host needed here). */
+export function natsActorPort(o: { nc: NatsConnection; kv: KV; kinds: readonly Pick<ActorKind, 'type' | 'view'>[]; timeoutMs: number; clock?: () => number }): ActorPort {
+  const js = jetstream(o.nc);
+  return {
+    nc: o.nc, timeoutMs: o.timeoutMs, clock: o.clock ?? Date.now,
+    send: (type, id, event, opts) => sendInput(o.nc, js, type, id, event, opts),
+    reader: kvActorReader(o.kv, o.kinds),
+  };
+}
+
+/** `?limit=&cursor=` of the list routes; the next page's cursor comes back in `x-next-cursor`. */
+export const Page = z.object({ limit: z.coerce.number().int().min(1).max(10_000).optional(), cursor: z.string().min(1).max(400).optional() });
+
+/** The one stamp of every input a person sends: the server's time, the user, the user's roles (ALCOA+ attributable). */
+export function stamped(port: ActorPort, user: AuthUser, event: { type: string; [field: string]: unknown }): ActorEvent {
+  return { ...event, at: port.clock(), by: user.username, roles: user.roles };
+}
+
+/** The persisted view of one actor, or 404 `not_found`. */
+export async function viewOf(port: ActorPort, type: string, id: string): Promise<Record<string, unknown>> {
+  const view = await port.reader.view(type, id);
+  if (!view) throw new PhaselineError('ERR_HTTP_NOT_FOUND', `no ${type} ${id}`, { id });
+  return view;
+}
+
+/** A page of views with `x-next-cursor` for the next (list routes page before there are thousands of actors). */
+export async function listOf(port: ActorPort, type: string, q: { limit?: number; cursor?: string }, reply: { header(k: string, v: string): unknown }) {
+  const page = await port.reader.list(type, { limit: q.limit ?? 1000, ...(q.cursor ? { after: q.cursor } : {}) });
+  if (page.next) reply.header('x-next-cursor', page.next);
+  return page.views;
 }
 
 /**
- * Appends an input to an actor's inbox and answers with its outcome: the view when accepted, the mapped error when
- * the machine refused it, 503 `timeout` when no answer came within the configured time.
+ * Appends an input to an actor's inbox and answers with its outcome: accepted (its `view` is the answer), the mapped
+ * error when the machine refused it, 503 `timeout` when no answer came within the configured time.
  */
 export async function command(port: ActorPort, type: string, id: string, event: ActorEvent): Promise<InputOutcome> {
-  viewOf(port, type, id);
+  if (!(await port.reader.record(type, id))) throw new PhaselineError('ERR_HTTP_NOT_FOUND', `no ${type} ${id}`, { id });
   let outcome: InputOutcome | undefined;
   try {
-    outcome = await port.host.send(type, id, event, { timeoutMs: port.timeoutMs });
+    outcome = await port.send(type, id, event, { timeoutMs: port.timeoutMs });
   } catch (err) {
     // The input could not be appended to the inbox: nothing was applied, the client may retry.
     throw new PhaselineError('ERR_NATS_UNAVAILABLE', `the message bus did not accept the request: ${(err as Error).message}`, {}, { cause: err });
@@ -37,4 +73,9 @@ export async function command(port: ActorPort, type: string, id: string, event: 
   }
   if (outcome.rejection) throw rejectionError(type, outcome.rejection);
   return outcome;
+}
+
+/** The answer of an accepted input: the view the host rendered right after applying it (no second read). */
+export function answerOf(outcome: InputOutcome): Record<string, unknown> {
+  return outcome.view ?? {};
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
 import { readErrors, writeErrors } from '../openapi-errors.ts';
-import { command, viewOf, type ActorPort } from './actor-port.ts';
+import { Page, answerOf, command, listOf, stamped, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Alarm = z.looseObject({ id: z.string(), state: z.string(), flags: z.record(z.string(), z.boolean()), priority: z.string(), critical: z.boolean(), unit: z.string() });
@@ -10,8 +10,8 @@ const Reason = z.string().trim().min(1).max(2000);
 const Bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 /** The unit's current batch and phase context, for an alarm raised on it (CONTRACT.md §2 `GET /alarms`). */
-function withContext(port: ActorPort, view: Record<string, unknown>): Record<string, unknown> {
-  const unit = port.host.get('unit', String(view.unit));
+async function withContext(port: ActorPort, view: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const unit = await port.reader.record('unit', String(view.unit));
   const ctx = (unit?.snapshot.context as { context?: { batchId?: string; phase?: string } } | undefined)?.context;
   return { ...view, ...(ctx?.batchId ? { batchId: ctx.batchId } : {}), ...(ctx?.phase ? { phase: ctx.phase } : {}) };
 }
@@ -26,19 +26,18 @@ export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
     onRequest: app.requirePermission('records.read'),
     schema: {
       summary: 'List alarms (ISA-18.2 states), optionally active ones or of one unit', operationId: 'listAlarms',
-      querystring: z.strictObject({ active: Bool.optional(), unit: z.string().max(200).optional() }), response: { 200: z.array(Alarm), ...readErrors(400) },
+      querystring: Page.extend({ active: Bool.optional(), unit: z.string().max(200).optional() }).strict(), response: { 200: z.array(Alarm), ...readErrors(400) },
     },
-  }, async (req) => {
-    const kind = port.host.kind('alarm')!;
-    return port.host.list('alarm')
-      .map((r) => withContext(port, kind.view(r.id, r.snapshot)) as z.infer<typeof Alarm>)
-      .filter((a) => (req.query.active === undefined || a.flags.active === req.query.active) && (!req.query.unit || a.unit === req.query.unit));
+  }, async (req, reply) => {
+    const views = (await listOf(port, 'alarm', req.query, reply)) as z.infer<typeof Alarm>[];
+    const wanted = views.filter((a) => (req.query.active === undefined || a.flags.active === req.query.active) && (!req.query.unit || a.unit === req.query.unit));
+    return (await Promise.all(wanted.map((a) => withContext(port, a)))) as z.infer<typeof Alarm>[];
   });
 
   app.get('/api/v1/alarms/:id', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'One alarm with its unit\'s batch and phase', operationId: 'getAlarm', params: Params, response: { 200: Alarm, ...readErrors(400, 404) } },
-  }, async (req) => withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>);
+  }, async (req) => (await withContext(port, await viewOf(port, 'alarm', req.params.id))) as z.infer<typeof Alarm>);
 
   const request = (path: string, type: string, permission: 'alarm.ack' | 'alarm.shelve', body: z.ZodType<Record<string, unknown>>, summary: string, operationId: string) =>
     app.post(`/api/v1/alarms/:id/${path}`, {
@@ -48,8 +47,8 @@ export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
       const user = requireUser(req);
       const b = req.body as { until?: string | number };
       const until = b.until === undefined ? {} : { until: typeof b.until === 'number' ? b.until : Date.parse(b.until) };
-      await command(port, 'alarm', req.params.id, { ...(req.body as object), ...until, type, at: Date.now(), by: user.username, roles: user.roles });
-      return withContext(port, viewOf(port, 'alarm', req.params.id)) as z.infer<typeof Alarm>;
+      const outcome = await command(port, 'alarm', req.params.id, stamped(port, user, { ...(req.body as object), ...until, type }));
+      return (await withContext(port, answerOf(outcome))) as z.infer<typeof Alarm>;
     });
   request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }),
     'Request acknowledgement of an alarm from the control system', 'acknowledgeAlarm');

@@ -9,7 +9,7 @@ import type { PhaselineApp } from '../app.ts';
 import { requireUser, type AuthUser } from '../auth/guard.ts';
 import type { UserStore } from '../auth/users.ts';
 import { readErrors, writeErrors } from '../openapi-errors.ts';
-import { command, viewOf, type ActorPort } from './actor-port.ts';
+import { Page, answerOf, command, listOf, stamped, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Exception = z.looseObject({ id: z.string(), kind: z.string(), status: z.string(), critical: z.boolean(), source: z.string(), openedAt: z.string() });
@@ -38,20 +38,19 @@ function stepClock(now: () => number = Date.now): () => number {
  */
 export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): void {
   const { port, users, config } = deps;
-  const view = (id: string) => viewOf(port, 'exception', id) as z.infer<typeof Exception>;
-  const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = Date.now()) =>
-    command(port, 'exception', id, { ...event, type: String(event.type), at, by: user.username, roles: user.roles });
+  const view = async (id: string) => (await viewOf(port, 'exception', id)) as z.infer<typeof Exception>;
+  const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = port.clock()) =>
+    command(port, 'exception', id, { ...stamped(port, user, { ...event, type: String(event.type) }), at });
+  const answer = (outcome: InputOutcome) => answerOf(outcome) as z.infer<typeof Exception>;
 
   app.get('/api/v1/exceptions', {
     onRequest: app.requirePermission('records.read'),
     schema: {
       summary: 'List MES exceptions, optionally of one batch or status', operationId: 'listExceptions',
-      querystring: z.strictObject({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }), response: { 200: z.array(Exception), ...readErrors(400) },
+      querystring: Page.extend({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }).strict(), response: { 200: z.array(Exception), ...readErrors(400) },
     },
-  }, async (req) => {
-    const kind = port.host.kind('exception')!;
-    return port.host.list('exception')
-      .map((r) => kind.view(r.id, r.snapshot) as z.infer<typeof Exception>)
+  }, async (req, reply) => {
+    return ((await listOf(port, 'exception', req.query, reply)) as z.infer<typeof Exception>[])
       .filter((e) => (!req.query.batch || e.batchId === req.query.batch) && (!req.query.status || e.status.toLowerCase() === req.query.status.toLowerCase()))
       .sort((a, b) => a.openedAt.localeCompare(b.openedAt));
   });
@@ -72,23 +71,22 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     const user = requireUser(req);
     const id = `EXC-M-${nuid.next()}`;
     const input: ExceptionInput = {
-      id, kind: 'manual', critical: req.body.critical, source: `user:${user.username}`, openedAt: Date.now(), openedBy: user.username,
+      id, kind: 'manual', critical: req.body.critical, source: `user:${user.username}`, openedAt: port.clock(), openedBy: user.username,
       description: req.body.description, ...(req.body.batchId ? { batchId: req.body.batchId } : {}), ...(req.body.phase ? { phase: req.body.phase } : {}),
       secondSignerRoles: rolesWith(config, 'sign.second'), closeRoles: rolesWith(config, 'exception.close.critical'),
     };
-    const outcome = await port.host.send('exception', id, { type: 'CREATE', at: input.openedAt, by: user.username, input }, { timeoutMs: port.timeoutMs });
+    const outcome = await port.send('exception', id, { type: 'CREATE', at: input.openedAt, by: user.username, input }, { timeoutMs: port.timeoutMs });
     if (!outcome) throw new PhaselineError('ERR_ACTOR_TIMEOUT', `exception ${id} was not created within ${port.timeoutMs} ms; it stays queued`);
     if (outcome.rejection) throw rejectionError('exception', outcome.rejection);
     reply.code(201);
-    return view(id);
+    return answer(outcome);
   });
 
   app.post('/api/v1/exceptions/:id/acknowledge', {
     onRequest: app.requirePermission('sign.performer'),
     schema: { summary: 'Acknowledge an exception', operationId: 'acknowledgeException', params: Params, body: z.strictObject({}).optional(), response: { 200: Exception, ...writeErrors(404) } },
   }, async (req) => {
-    await send(requireUser(req), req.params.id, { type: 'ACKNOWLEDGE' });
-    return view(req.params.id);
+    return answer(await send(requireUser(req), req.params.id, { type: 'ACKNOWLEDGE' }));
   });
 
   app.post('/api/v1/exceptions/:id/investigate', {
@@ -98,8 +96,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
       params: Params, body: z.strictObject({ cause: Text, action: Text }), response: { 200: Exception, ...writeErrors(404) },
     },
   }, async (req) => {
-    await send(requireUser(req), req.params.id, { type: 'INVESTIGATE', ...req.body });
-    return view(req.params.id);
+    return answer(await send(requireUser(req), req.params.id, { type: 'INVESTIGATE', ...req.body }));
   });
 
   app.post('/api/v1/exceptions/:id/sign', {
@@ -114,7 +111,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     const user = requireUser(req);
     const { id } = req.params;
     const b = req.body;
-    const current = view(id); // 404 before any credential check
+    const current = await view(id); // 404 before any credential check
     if ((b.cause === undefined) !== (b.action === undefined)) {
       throw new PhaselineError('ERR_HTTP_INVALID_REQUEST', 'cause and action are given together', { fields: ['cause', 'action'] });
     }
@@ -124,7 +121,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     const signer = async (s: { username: string; password: string; meaning: SignatureInput['meaning'] }) => {
       const verified = await users.verify(s.username, s.password);
       if (!verified) {
-        await deps.audit({ at: Date.now(), who: s.username, action: 'signature.failed', target: `exception:${id}`, reason: 'invalid credentials' });
+        await deps.audit({ at: port.clock(), who: s.username, action: 'signature.failed', target: `exception:${id}`, reason: 'invalid credentials' });
         throw new PhaselineError('ERR_AUTH_INVALID_CREDENTIALS', 'invalid username or password');
       }
       return { username: verified.username, name: verified.displayName, meaning: s.meaning, roles: verified.roles };
@@ -141,15 +138,15 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     }
     // Each step of the call is stamped after the one before, and the signature after the steps it completes
     // (21 CFR 11.50(a)(2), 11.10(e); ALCOA+ "contemporaneous").
-    const stamp = stepClock();
+    const stamp = stepClock(port.clock);
     if (b.cause !== undefined && b.action !== undefined) {
-      if (view(id).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' }, stamp());
+      if ((await view(id)).status === 'Open') await send(user, id, { type: 'ACKNOWLEDGE' }, stamp());
       await send(user, id, { type: 'INVESTIGATE', cause: b.cause, action: b.action }, stamp());
     }
     const signedAt = stamp();
     const signatures: SignatureInput[] = signers.map((x) => ({ ...x, signedAt }));
     const outcome: InputOutcome = await send(user, id, { type: 'SIGN', signatures }, signedAt);
-    return (outcome.view ?? view(id)) as z.infer<typeof Exception>;
+    return answer(outcome);
   });
 
   app.post('/api/v1/exceptions/:id/close', {
@@ -163,8 +160,7 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
     if (!user.permissions.includes('exception.close.critical') && !user.permissions.includes('sign.second')) {
       throw new PhaselineError('ERR_AUTH_FORBIDDEN', 'closing an exception needs a reviewer role', { required: ['exception.close.critical', 'sign.second'] });
     }
-    await send(user, req.params.id, { type: 'CLOSE', ...(req.body?.reason ? { reason: req.body.reason } : {}) });
-    return view(req.params.id);
+    return answer(await send(user, req.params.id, { type: 'CLOSE', ...(req.body?.reason ? { reason: req.body.reason } : {}) }));
   });
 
   app.post('/api/v1/exceptions/:id/addendum', {
@@ -174,7 +170,6 @@ export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): vo
       params: Params, body: z.strictObject({ text: Text }), response: { 200: Exception, ...writeErrors(404) },
     },
   }, async (req) => {
-    await send(requireUser(req), req.params.id, { type: 'ADDENDUM', text: req.body.text });
-    return view(req.params.id);
+    return answer(await send(requireUser(req), req.params.id, { type: 'ADDENDUM', text: req.body.text }));
   });
 }

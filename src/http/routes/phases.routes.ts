@@ -6,7 +6,7 @@ import { PhaselineError } from '../../errors.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
 import { readErrors, writeErrors } from '../openapi-errors.ts';
-import { command, viewOf, type ActorPort } from './actor-port.ts';
+import { Page, answerOf, command, listOf, stamped, viewOf, type ActorPort } from './actor-port.ts';
 
 const Commands = ['start', 'stop', 'hold', 'restart', 'abort', 'reset', 'pause', 'resume'] as const;
 const Params = z.object({ id: z.string().min(1).max(200) });
@@ -18,14 +18,9 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
     onRequest: app.requirePermission('records.read'),
     schema: {
       summary: 'List phases, optionally of one unit', operationId: 'listPhases',
-      querystring: z.object({ unit: z.string().optional() }), response: { 200: z.array(Phase), ...readErrors(400) },
+      querystring: Page.extend({ unit: z.string().optional() }), response: { 200: z.array(Phase), ...readErrors(400) },
     },
-  }, async (req) => {
-    const kind = port.host.kind('phase')!;
-    return port.host.list('phase')
-      .map((r) => kind.view(r.id, r.snapshot))
-      .filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[];
-  });
+  }, async (req, reply) => (await listOf(port, 'phase', req.query, reply)).filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[]);
 
   app.get('/api/v1/phases/:id', {
     onRequest: app.requirePermission('records.read'),
@@ -33,7 +28,7 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
       summary: 'One phase with the commands its state allows', operationId: 'getPhase',
       params: Params, response: { 200: Phase, ...readErrors(400, 404) },
     },
-  }, async (req) => viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>);
+  }, async (req) => (await viewOf(port, 'phase', req.params.id)) as z.infer<typeof Phase>);
 
   app.post('/api/v1/phases/:id/commands', {
     onRequest: app.requirePermission('phase.command'),
@@ -46,14 +41,13 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   }, async (req) => {
     const user = requireUser(req);
     const { id } = req.params;
-    const automatic = viewOf(port, 'phase', id).execution === 'automatic';
+    const automatic = (await viewOf(port, 'phase', id)).execution === 'automatic';
     // For an automatic phase the answer is the state the control system reports: listen before sending.
     const reported = automatic ? nextTransition(port, id) : undefined;
     try {
-      const outcome = await command(port, 'phase', id, {
-        type: req.body.command.toUpperCase(), at: Date.now(), by: user.username, roles: user.roles,
-        ...(req.body.reason ? { reason: req.body.reason } : {}),
-      });
+      const outcome = await command(port, 'phase', id, stamped(port, user, {
+        type: req.body.command.toUpperCase(), ...(req.body.reason ? { reason: req.body.reason } : {}),
+      }));
       if (reported && outcome.state === outcome.from) {
         const ok = await reported.wait(outcome.seq);
         if (!ok) {
@@ -61,8 +55,9 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
             `the ${req.body.command} command was sent to the control system, which has not reported a new state within ${port.timeoutMs} ms`,
             { state: outcome.state, command: req.body.command });
         }
+        return (await viewOf(port, 'phase', id)) as z.infer<typeof Phase>; // persisted before the event was published
       }
-      return viewOf(port, 'phase', id) as z.infer<typeof Phase>;
+      return answerOf(outcome) as z.infer<typeof Phase>;
     } finally {
       reported?.close();
     }
@@ -79,10 +74,9 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   }, async (req) => {
     // ISA-88.01 §5.7.1 procedural element modes; a mode change never changes the procedural state (audited).
     const user = requireUser(req);
-    await command(port, 'phase', req.params.id, {
-      type: 'SET_MODE', at: Date.now(), by: user.username, mode: req.body.mode, ...(req.body.reason ? { reason: req.body.reason } : {}),
-    });
-    return viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>;
+    return answerOf(await command(port, 'phase', req.params.id, stamped(port, user, {
+      type: 'SET_MODE', mode: req.body.mode, ...(req.body.reason ? { reason: req.body.reason } : {}),
+    }))) as z.infer<typeof Phase>;
   });
 
   app.post('/api/v1/phases/:id/complete', {
@@ -96,11 +90,9 @@ export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
   }, async (req) => {
     const user = requireUser(req);
     const body = req.body ?? {};
-    await command(port, 'phase', req.params.id, {
-      type: 'STATE_COMPLETE', at: Date.now(), by: user.username,
-      ...(body.from ? { from: body.from } : {}), ...(body.reason ? { reason: body.reason } : {}),
-    });
-    return viewOf(port, 'phase', req.params.id) as z.infer<typeof Phase>;
+    return answerOf(await command(port, 'phase', req.params.id, stamped(port, user, {
+      type: 'STATE_COMPLETE', ...(body.from ? { from: body.from } : {}), ...(body.reason ? { reason: body.reason } : {}),
+    }))) as z.infer<typeof Phase>;
   });
 }
 

@@ -3,7 +3,7 @@ import type { Permission } from '../../../config/plant.schema.ts';
 import type { PhaselineApp } from '../app.ts';
 import { requireUser } from '../auth/guard.ts';
 import { readErrors, writeErrors } from '../openapi-errors.ts';
-import { command, viewOf, type ActorPort } from './actor-port.ts';
+import { Page, answerOf, command, listOf, stamped, viewOf, type ActorPort } from './actor-port.ts';
 
 const Params = z.object({ id: z.string().min(1).max(200) });
 const Unit = z.looseObject({ id: z.string(), state: z.string() });
@@ -18,16 +18,13 @@ const operationIdOf = (url: string): string => `unit${url.split(/[/-]/).map((w) 
 export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
-    schema: { summary: 'List units with their allocation and equipment status', operationId: 'listUnits', response: { 200: z.array(Unit), ...readErrors() } },
-  }, async () => {
-    const kind = port.host.kind('unit')!;
-    return port.host.list('unit').map((r) => kind.view(r.id, r.snapshot)) as z.infer<typeof Unit>[];
-  });
+    schema: { summary: 'List units with their allocation and equipment status', operationId: 'listUnits', querystring: Page, response: { 200: z.array(Unit), ...readErrors(400) } },
+  }, async (req, reply) => (await listOf(port, 'unit', req.query, reply)) as z.infer<typeof Unit>[]);
 
   app.get('/api/v1/units/:id', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'One unit', operationId: 'getUnit', params: Params, response: { 200: Unit, ...readErrors(400, 404) } },
-  }, async (req) => viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>);
+  }, async (req) => (await viewOf(port, 'unit', req.params.id)) as z.infer<typeof Unit>);
 
   app.post('/api/v1/units/:id/context', {
     onRequest: app.requirePermission('context.assert'),
@@ -46,8 +43,8 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
     const b = req.body;
     // The context id is derived, not random: a retried assertion names the same context.
     const contextId = `${id}/${b.batchId}/${b.seq}`;
-    const outcome = await command(port, 'unit', id, { type: 'ASSERT_CONTEXT', at: Date.now(), by: user.username, contextId, ...b });
-    const v = outcome.view ?? {};
+    const outcome = await command(port, 'unit', id, stamped(port, user, { type: 'ASSERT_CONTEXT', contextId, ...b }));
+    const v = answerOf(outcome);
     return { contextId: String(v.contextId ?? contextId), seq: Number(v.seq ?? b.seq), ...(v.gap ? { gap: true, previousSeq: v.previousSeq } : {}) };
   });
 
@@ -59,8 +56,7 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
     },
   }, async (req) => {
     const user = requireUser(req);
-    await command(port, 'unit', req.params.id, { type: 'RELEASE', at: Date.now(), by: user.username, ...req.body });
-    return viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>;
+    return answerOf(await command(port, 'unit', req.params.id, stamped(port, user, { type: 'RELEASE', ...req.body }))) as z.infer<typeof Unit>;
   });
 
   // GMP equipment status: each route appends one input to the unit's inbox and answers with the unit's view.
@@ -70,8 +66,7 @@ export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
       schema: { summary, operationId: operationIdOf(url), params: Params, body, response: { 200: Unit, ...writeErrors(404) } },
     }, async (req) => {
       const user = requireUser(req);
-      await command(port, 'unit', req.params.id, { type, at: Date.now(), by: user.username, ...(req.body as Record<string, unknown>) });
-      return viewOf(port, 'unit', req.params.id) as z.infer<typeof Unit>;
+      return answerOf(await command(port, 'unit', req.params.id, stamped(port, user, { ...(req.body as Record<string, unknown>), type }))) as z.infer<typeof Unit>;
     });
   const Reason = z.string().max(2000);
   const Ok = z.strictObject({ ok: z.boolean(), reason: Reason.optional() });
