@@ -3,6 +3,7 @@ import { AppliedIds, type AppliedIdsState } from '../nats/applied-ids.ts';
 import type { TransitionEvent } from '../nats/event.schema.ts';
 import { subjects } from '../nats/subjects.ts';
 import type { ActorEvent, AuditRequest, InputOutcome } from './envelope.ts';
+import { ActorError } from './errors.ts';
 import type { ActorKind, Effect, PersistedState } from './kind.ts';
 
 /** What the host persists per actor in one KV compare-and-set (DESIGN.md principle 3). */
@@ -57,7 +58,7 @@ export function initialRecord(kind: ActorKind, id: string, input: unknown, strea
  */
 export function createActor(kind: ActorKind, id: string, event: ActorEvent, seq: number, stream: string, incarnation: string, configVersion: string): Applied {
   const [snap, actions] = initialTransition(kind.machine, event.input as never);
-  if (snap.status === 'error') throw new Error(`machine ${kind.type} cannot start from this input: ${String(snap.error)}`);
+  if (snap.status === 'error') throw new ActorError('ERR_ACTOR_MACHINE_FAILED', `machine ${kind.type} cannot start from this input: ${String(snap.error)}`, { cause: snap.error });
   const record = initialRecord(kind, id, event.input, stream, incarnation);
   const after: PersistedState = { value: snap.value, context: snap.context as Record<string, unknown> };
   const info = { id, seq, event, before: after, after };
@@ -96,7 +97,7 @@ export function applyInput(
 ): Applied {
   const before = record.snapshot;
   const [next, actions] = transition(kind.machine, restore(kind.machine, before), event as never);
-  if (next.status === 'error') throw new Error(`machine ${kind.type} failed on ${event.type}: ${String(next.error)}`);
+  if (next.status === 'error') throw new ActorError('ERR_ACTOR_MACHINE_FAILED', `machine ${kind.type} failed on ${event.type}: ${String(next.error)}`, { cause: next.error });
   const after: PersistedState = { value: next.value, context: next.context as Record<string, unknown> };
   const from = kind.stateName(before);
   const to = kind.stateName(after);

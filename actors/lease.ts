@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../nats/codec.ts';
+import { ActorError } from './errors.ts';
 import type { LogPort } from './ports.ts';
 
 interface LeaseRecord {
@@ -40,7 +41,7 @@ export class Lease {
   /** Waits until the lease is ours (an expired lease, or one of a dead process on this host, is taken over). */
   async acquire(signal?: AbortSignal): Promise<void> {
     for (;;) {
-      if (signal?.aborted) throw new Error('lease acquisition aborted');
+      if (signal?.aborted) throw new ActorError('ERR_ACTOR_LEASE_ABORTED', 'lease acquisition aborted');
       if (await this.#tryTake()) break;
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -1,3 +1,6 @@
+import type { ActorError } from '../actors/errors.ts';
+import type { ConfigError } from '../config/errors.ts';
+
 /**
  * The one error registry: every error the product raises or answers with has a stable code here. HTTP answers carry
  * the snake_case `http` name; logs and dead letters carry `code`.
@@ -89,6 +92,16 @@ export const ERRORS = {
   ERR_INSTANCE_RUNNING: { http: 'internal_error', status: 500, retryable: false },
   ERR_CONFIG_INVALID: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_CHAIN_BROKEN: { http: 'internal_error', status: 500, retryable: false },
+  /** A component was asked for work after it was stopped (shutdown in progress). */
+  ERR_COMPONENT_STOPPED: { http: 'internal_error', status: 503, retryable: true },
+  ERR_ACTOR_MACHINE_FAILED: { http: 'internal_error', status: 500, retryable: false },
+  ERR_ACTOR_LEASE_ABORTED: { http: 'internal_error', status: 503, retryable: true },
+  ERR_EDGE_NOT_CONNECTED: { http: 'internal_error', status: 503, retryable: true },
+  ERR_OPCUA_HISTORY_READ: { http: 'internal_error', status: 500, retryable: true },
+  ERR_BROKER_FETCH: { http: 'internal_error', status: 500, retryable: true },
+  ERR_BROKER_VERSION_UNREADABLE: { http: 'internal_error', status: 500, retryable: false },
+  ERR_DIAGRAM_GUARD: { http: 'internal_error', status: 500, retryable: false },
+  ERR_CLI_USAGE: { http: 'invalid_request', status: 400, retryable: false },
   ERR_AUDIT_POSITION_BEYOND_STREAM: { http: 'internal_error', status: 500, retryable: false },
   ERR_AUDIT_NOTHING_TO_DISPOSITION: { http: 'nothing_to_disposition', status: 409, retryable: false },
   ERR_AUDIT_NOT_A_DUPLICATE: { http: 'not_a_duplicate', status: 422, retryable: false },
@@ -162,6 +175,10 @@ export class SparkplugPayloadError extends PhaselineError {
 
 /** config/'s own error (it imports nothing of the shell), registered here under `ERR_CONFIG_INVALID`. */
 export { ConfigError } from '../config/errors.ts';
+/** actors/' own errors, registered here; a code they add that the registry lacks does not compile. */
+export { ActorError } from '../actors/errors.ts';
+const registered: readonly ErrorCode[] = [] as (ActorError['code'] | ConfigError['code'])[];
+void registered;
 
 /** Raised when an OPC UA source's settings cannot be used (e.g. an unreadable password file). */
 export class OpcuaConfigError extends PhaselineError {

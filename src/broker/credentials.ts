@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { PlantConfig } from '../../config/plant.schema.ts';
 import { encodeId } from '../../nats/ids.ts';
 import { subjects } from '../../nats/subjects.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** One NATS user of the embedded (or a generated production) broker: the runtime, or one edge source. */
 export interface NatsUser {
@@ -123,7 +124,7 @@ export function edgeConnectOptions(c: EdgeCredentials): { user: string; pass: st
 /** The runtime user out of {@link ensureNatsCredentials}' list. */
 export function runtimeUser(users: readonly NatsUser[]): NatsUser {
   const u = users.find((x) => x.role === 'runtime');
-  if (!u) throw new Error('no runtime NATS user');
+  if (!u) throw new PhaselineError('ERR_BROKER_START', 'no runtime NATS user in the broker credentials');
   return u;
 }
 

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../log.ts';
 import { isAlive } from './process.ts';
 import { isSupportedNatsVersion, MIN_NATS_VERSION_TEXT, parseNatsVersion } from './version.ts';
+import { PhaselineError } from '../errors.ts';
 
 const run = promisify(execFile);
 
@@ -87,7 +88,7 @@ async function acquire(lock: string, have: () => Promise<string | null>, log: Lo
       continue;
     }
     if (!told) (told = true, log.info({ lock, holder }, 'waiting for another process that is fetching nats-server'));
-    if (Date.now() > deadline) throw new Error(`timed out waiting for the fetch lock ${lock}`);
+    if (Date.now() > deadline) throw new PhaselineError('ERR_BROKER_FETCH', `timed out waiting for the fetch lock ${lock}`, { lock });
     await sleep(250);
   }
 }
@@ -127,10 +128,10 @@ async function downloadAndUnpack(tmp: string, arch: string): Promise<{ binary: s
     await aptDownload(tmp, arch);
   } catch (err) {
     const e = err as Error & { stderr?: string };
-    throw new Error(`apt-get download: ${(e.stderr?.trim().split('\n').slice(-2).join(' ') || e.message).slice(0, 400)}`, { cause: err });
+    throw new PhaselineError('ERR_BROKER_FETCH', `apt-get download: ${(e.stderr?.trim().split('\n').slice(-2).join(' ') || e.message).slice(0, 400)}`, {}, { cause: err });
   }
   const file = (await readdir(tmp)).find((f) => /^nats-server_.*\.deb$/.test(f));
-  if (!file) throw new Error('apt-get download wrote no nats-server .deb');
+  if (!file) throw new PhaselineError('ERR_BROKER_FETCH', 'apt-get download wrote no nats-server .deb');
   const deb = join(tmp, file);
   const bytes = await readFile(deb);
   const { stdout } = await run('dpkg-deb', ['-f', deb, 'Version'], { timeout: 30_000 });
@@ -140,7 +141,7 @@ async function downloadAndUnpack(tmp: string, arch: string): Promise<{ binary: s
   const { stdout: out, stderr } = await run(binary, ['--version'], { timeout: 10_000 });
   const v = parseNatsVersion(`${out}\n${stderr}`);
   if (!v || !isSupportedNatsVersion(v)) {
-    throw new Error(`${file} from ${DEBIAN_SOURCE.suite} holds nats-server ${v?.join('.') ?? '(unknown)'}, older than ${MIN_NATS_VERSION_TEXT}`);
+    throw new PhaselineError('ERR_BROKER_FETCH', `${file} from ${DEBIAN_SOURCE.suite} holds nats-server ${v?.join('.') ?? '(unknown)'}, older than ${MIN_NATS_VERSION_TEXT}`, { file });
   }
   const record: FetchedRecord = {
     package: DEBIAN_SOURCE.package, debVersion, version: v.join('.'), suite: DEBIAN_SOURCE.suite,

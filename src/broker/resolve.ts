@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BrokerNotFoundError } from '../errors.ts';
+import { BrokerNotFoundError, PhaselineError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { DEBIAN_SOURCE, debianArch, fetchDebianNatsServer, fetchedDir } from './fetch-debian.ts';
 import { compareNatsVersions, isSupportedNatsVersion, MIN_NATS_VERSION, MIN_NATS_VERSION_TEXT, parseNatsVersion } from './version.ts';
@@ -22,7 +22,7 @@ export interface ResolveOptions {
 export async function natsServerVersion(bin: string): Promise<string> {
   const { stdout, stderr } = await run(bin, ['--version'], { timeout: 10_000 });
   const v = parseNatsVersion(`${stdout}\n${stderr}`);
-  if (!v) throw new Error(`unexpected --version output: ${JSON.stringify((stdout + stderr).trim().slice(0, 200))}`);
+  if (!v) throw new PhaselineError('ERR_BROKER_VERSION_UNREADABLE', `unexpected --version output: ${JSON.stringify((stdout + stderr).trim().slice(0, 200))}`, { bin });
   return v.join('.');
 }
 

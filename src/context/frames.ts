@@ -11,6 +11,7 @@ import { onContext, onPhaseEvent, type PhaseCursor, type Step, type UnitCursor }
 import { frameKeys, putFrame, type Frame } from './frame-store.ts';
 import { ContextSchema, PhaseEventSchema } from './frame-tracker.schema.ts';
 import { describeIssues } from '../../nats/telemetry.schema.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** Ports of the frame tracker. */
 export interface FrameTrackerOptions {
@@ -158,7 +159,7 @@ export async function startFrameTracker(o: FrameTrackerOptions): Promise<FrameTr
         for (;;) {
           const info = await f.consumer!.info();
           if (info.num_pending === 0 && (info.num_ack_pending === 0 || f.done >= info.delivered.stream_seq)) break;
-          if (stopping) throw new Error('frame tracker stopped');
+          if (stopping) throw new PhaselineError('ERR_COMPONENT_STOPPED', 'frame tracker stopped');
           await new Promise((r) => setTimeout(r, 10));
         }
       }

@@ -17,6 +17,7 @@ import { loadCore, publishOutbox } from './ingest-io.ts';
 import { saveRecord } from './source-record.ts';
 import { ClockBook } from './clock.ts';
 import { storeDictionary } from './lineage.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** Ports and settings of the contextualiser's ingest. */
 export interface IngestOptions {
@@ -131,7 +132,7 @@ class IngestRunner {
     this.#teardown();
     this.#heartbeats?.stop();
     await this.#tracker?.stop();
-    this.#rejectAll(new Error('ingest stopped'));
+    this.#rejectAll(new PhaselineError('ERR_COMPONENT_STOPPED', 'ingest stopped'));
   }
 
   async idle(): Promise<void> {
@@ -153,7 +154,7 @@ class IngestRunner {
 
   /** Throws once the ingest is stopped or halted (so no waiter is left behind). */
   #alive(): void {
-    if (this.#failed || this.#stopping) throw this.#failed ?? new Error('ingest stopped');
+    if (this.#failed || this.#stopping) throw this.#failed ?? new PhaselineError('ERR_COMPONENT_STOPPED', 'ingest stopped');
   }
 
   /** Loads committed state (records, frames, final aggregates), then starts the frames watch and the consumer. */

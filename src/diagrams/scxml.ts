@@ -1,4 +1,5 @@
 import { wrapperId, type DiagramMeta, type DiagramState, type DiagramTransition, type MachineModel } from './model.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** Namespace of the Phaseline extension attributes (SCXML allows foreign-namespace attributes; W3C SCXML §3.1). */
 export const PHASELINE_SCXML_NS = 'https://phaseline.dev/ns/scxml';
@@ -118,7 +119,7 @@ class GuardParser {
     if (name === 'not' && args.length === 1) return `!(${args[0]})`;
     if (name === 'and') return `(${args.join(' && ')})`;
     if (name === 'or') return `(${args.join(' || ')})`;
-    throw new Error(`guard ${JSON.stringify(this.text)}: no SCXML form for ${name}() with ${args.length} argument(s)`);
+    throw new PhaselineError('ERR_DIAGRAM_GUARD', `guard ${JSON.stringify(this.text)}: no SCXML form for ${name}() with ${args.length} argument(s)`);
   }
 
   /** `in(<JSON state value>)`: each leaf of the value as `In('a.b')`, all of them holding. */
@@ -139,7 +140,7 @@ class GuardParser {
     const value: unknown = JSON.parse(this.text.slice(start, this.at));
     this.expect(')');
     const ids = leafPaths(value, []);
-    if (ids.length === 0) throw new Error(`guard ${JSON.stringify(this.text)}: in() names no state`);
+    if (ids.length === 0) throw new PhaselineError('ERR_DIAGRAM_GUARD', `guard ${JSON.stringify(this.text)}: in() names no state`);
     const calls = ids.map((id) => `In('${jsString(id)}')`);
     return calls.length === 1 ? calls[0]! : `(${calls.join(' && ')})`;
   }
@@ -160,21 +161,21 @@ class GuardParser {
   }
 
   private error(wanted: string): Error {
-    return new Error(`guard ${JSON.stringify(this.text)}: expected ${wanted} at offset ${this.at}`);
+    return new PhaselineError('ERR_DIAGRAM_GUARD', `guard ${JSON.stringify(this.text)}: expected ${wanted} at offset ${this.at}`);
   }
 }
 
 /** The dotted ids of an xstate state value's leaves: `{ a: { b: 'c' } }` → `a.b.c`. */
 function leafPaths(value: unknown, path: string[]): string[] {
   if (typeof value === 'string') {
-    if (value.startsWith('#')) throw new Error(`in(${JSON.stringify(value)}): a state id reference has no dotted path here`);
+    if (value.startsWith('#')) throw new PhaselineError('ERR_DIAGRAM_GUARD', `in(${JSON.stringify(value)}): a state id reference has no dotted path here`);
     return [[...path, value].join('.')];
   }
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const entries = Object.entries(value as Record<string, unknown>);
     return entries.flatMap(([k, v]) => (v && typeof v === 'object' && Object.keys(v).length === 0 ? [[...path, k].join('.')] : leafPaths(v, [...path, k])));
   }
-  throw new Error(`in(${JSON.stringify(value)}): not a state value`);
+  throw new PhaselineError('ERR_DIAGRAM_GUARD', `in(${JSON.stringify(value)}): not a state value`);
 }
 
 const jsString = (value: string): string => value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");

@@ -12,6 +12,7 @@ import { SequenceStore } from './sequence-store.ts';
 import { TelemetryPublisher, type SealedMessage } from './telemetry-publisher.ts';
 import { openEdgeBuffer } from './buffer/open-edge-buffer.ts';
 import { OverflowFlag, startHeartbeat } from './heartbeat.ts';
+import { OpcuaConfigError } from '../errors.ts';
 
 /** Options of {@link openOpcuaCollector}. */
 export interface OpcuaCollectorOptions {
@@ -57,7 +58,7 @@ export async function openOpcuaCollector(o: OpcuaCollectorOptions): Promise<Opcu
   const { config, sourceId: src, metrics } = o;
   const log = o.log ?? logger('edge.opcua-collector');
   const source = config.sources.find((s) => s.id === src);
-  if (!source) throw new Error(`unknown source ${src}`);
+  if (!source) throw new OpcuaConfigError(`unknown source ${src}`, { source: src });
   let js: JetStreamClient | undefined;
   let context: ContextFollower | undefined;
   let commands: { stop(): Promise<void> } | undefined;

@@ -2,6 +2,7 @@ import { HistoryData, TimestampsToReturn, type ClientSession, type DataValue, ty
 import type { TagDef } from '../../config/plant.schema.ts';
 import type { Logger } from '../log.ts';
 import { toSample, type Sample } from './opcua-status.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** A window of lost collection: from the loss of the connection to the restored subscription (epoch ms). */
 export interface OpcuaGap {
@@ -27,7 +28,7 @@ export async function readRawHistory(session: ClientSession, nodeId: string, fro
       returnBounds: false,
       timestampsToReturn: TimestampsToReturn.Source,
     });
-    if (r.statusCode.isBad()) throw new Error(`HistoryRead ${nodeId}: ${r.statusCode.name}`);
+    if (r.statusCode.isBad()) throw new PhaselineError('ERR_OPCUA_HISTORY_READ', `HistoryRead ${nodeId}: ${r.statusCode.name}`, { nodeId: String(nodeId), status: r.statusCode.name });
     if (r.historyData instanceof HistoryData) out.push(...(r.historyData.dataValues ?? []));
     continuationPoint = r.continuationPoint ?? undefined;
     if (!continuationPoint || continuationPoint.length === 0) break;

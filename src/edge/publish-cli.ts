@@ -56,7 +56,7 @@ function timestamp(text: string | undefined): number {
   return t;
 }
 
-const usageError = (message: string) => Object.assign(new Error(message), { usage: true });
+const usageError = (message: string) => Object.assign(new PhaselineError('ERR_CLI_USAGE', message), { usage: true });
 
 /** Converts one `<tag> <value>` pair into a sample, refusing a tag the source does not own or a value of the wrong type. */
 function sample(config: PlantConfig, src: string, tag: string, raw: string, q: string, ts: number) {

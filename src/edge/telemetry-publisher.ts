@@ -7,6 +7,7 @@ import { MemoryBuffer, type TelemetryBuffer } from './buffer/telemetry-buffer.ts
 import type { IndexEntry } from './buffer/recover.ts';
 import type { Sample } from './opcua-source.ts';
 import type { SequenceStore } from './sequence-store.ts';
+import { PhaselineError } from '../errors.ts';
 
 /** A sealed telemetry message as it is written ahead to the buffer (CONTRACT.md §5.1, without `hist`). */
 export interface SealedMessage {
@@ -243,7 +244,7 @@ export class TelemetryPublisher {
     const settle = () => this.#inflight.get(job.rid) === gen && this.#inflight.delete(job.rid);
     const sent = js
       ? js.publish(subjects.telemetry(src), job.data, { msgID: job.msgId, timeout: this.#o.publishTimeoutMs })
-      : Promise.reject(new Error('NATS not connected yet'));
+      : Promise.reject(new PhaselineError('ERR_EDGE_NOT_CONNECTED', 'NATS not connected yet'));
     sent.then(
       () => {
         settle();

@@ -202,11 +202,11 @@ class Writer {
     if (!this.#failed && this.#dirty) {
       await this.#persist().catch((err) => this.#o.log.error({ err }, 'persist failed'));
     }
-    this.#rejectAll(new Error('audit writer stopped'));
+    this.#rejectAll(new PhaselineError('ERR_COMPONENT_STOPPED', 'audit writer stopped'));
   }
 
   async flush(): Promise<void> {
-    if (this.#failed || this.#stopping) throw this.#failed ?? new Error('audit writer stopped');
+    if (this.#failed || this.#stopping) throw this.#failed ?? new PhaselineError('ERR_COMPONENT_STOPPED', 'audit writer stopped');
     const last = await this.#o.jsm.direct.getMessage('INBOX', { last_by_subj: subjects.auditInbox });
     return new Promise((resolve, reject) => this.#waiters.push({ target: last?.seq ?? 0, resolve, reject }));
   }

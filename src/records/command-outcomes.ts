@@ -26,14 +26,18 @@ export function startCommandOutcomes(o: {
     } catch {
       src = m.subject;
     }
-    let parsed: z.infer<typeof CommandResultSchema>;
+    let parsed: z.infer<typeof CommandResultSchema> | undefined;
+    let problem: string;
     try {
       const result = CommandResultSchema.safeParse(decode(m.data));
-      if (!result.success) throw new Error(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
-      parsed = result.data;
+      parsed = result.success ? result.data : undefined;
+      problem = result.success ? '' : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     } catch (err) {
+      problem = `not MessagePack: ${(err as Error).message}`;
+    }
+    if (!parsed) {
       // Not an outcome: dead-lettered with its reason and counted, never written into the audit trail as one.
-      const letter = { reason: 'malformed', detail: (err as Error).message, subject: m.subject, data: m.data, stream: 'COMMANDS', streamSeq: m.seq };
+      const letter = { reason: 'malformed', detail: problem, subject: m.subject, data: m.data, stream: 'COMMANDS', streamSeq: m.seq };
       await deadLetter(o.js, o.metrics, letter, `dlq:COMMANDS:${m.seq}`);
       return;
     }

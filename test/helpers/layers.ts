@@ -98,3 +98,20 @@ function tsFiles(dir: string): string[] {
     return n.endsWith('.ts') ? [p] : [];
   });
 }
+
+/** Folders whose errors come from the registry (src/errors.ts and the layers' own classes): no plain `new Error`. */
+const REGISTERED_ERRORS = ['src', 'actors', 'nats', 'config', 'machines'];
+
+/** Every `new Error(` outside tests: an error without a stable code (DESIGN.md house style: one error registry). */
+export function plainErrors(root: string): Violation[] {
+  const out: Violation[] = [];
+  for (const dir of REGISTERED_ERRORS) {
+    for (const file of tsFiles(join(root, dir))) {
+      const code = stripComments(readFileSync(file, 'utf8'));
+      for (const m of code.matchAll(/\bnew Error\(/g)) {
+        out.push({ file: relative(root, file).split(sep).join('/'), line: lineOf(code, m.index!), what: 'new Error(', why: 'errors carry a registry code (src/errors.ts)' });
+      }
+    }
+  }
+  return out;
+}

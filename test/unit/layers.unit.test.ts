@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkLayers } from '../helpers/layers.ts';
+import { checkLayers, plainErrors } from '../helpers/layers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/layers', import.meta.url));
@@ -21,5 +21,10 @@ describe('layers (DESIGN.md layout table, principles 1, 7, 13)', () => {
       'machines/clock.machine.ts:3 imports ../actors/host.ts',
       'machines/clock.machine.ts:5 uses Date.now',
     ]);
+  });
+
+  it('raises no plain Error outside tests: every error has a registry code', () => {
+    expect(plainErrors(ROOT).map((v) => `${v.file}:${v.line}`)).toEqual([]);
+    expect(plainErrors(FIXTURE).map((v) => `${v.file}:${v.line}`)).toEqual(['src/plain-error.ts:2']);
   });
 });
