@@ -1,15 +1,16 @@
-import { AttributeIds, DataType, OPCUAClient, Variant, type ClientSession, type OPCUACertificateManager } from 'node-opcua';
+import { AttributeIds, DataType, Variant, type ClientSession, type OPCUACertificateManager, type OPCUAClient } from 'node-opcua';
 import type { TagDef } from '../../config/plant.schema.ts';
-import { OpcuaSecurityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { backfillGap, type OpcuaGap } from './opcua-history.ts';
 import type { OpcuaPosition } from './opcua-position.ts';
 import { routeOpcuaLogs } from './opcua-log.ts';
 import { monitorTags } from './opcua-monitor.ts';
+import { SampleDelivery } from './opcua-delivery.ts';
 import { DEMO_APPS, ensureOwnCertificate, openCertificateStore, pkiDir } from './opcua-pki.ts';
-import { loadIdentity, opcuaSecurity, pickEndpoint, resolveSecurity, type OpcuaSecurity } from './opcua-security.ts';
-import { toSample, type Sample } from './opcua-status.ts';
+import { openOpcuaSession } from './opcua-session.ts';
+import { resolveSecurity, type OpcuaSecurity } from './opcua-security.ts';
+import type { Sample } from './opcua-status.ts';
 import { pause } from './pause.ts';
 
 export type { Sample } from './opcua-status.ts';
@@ -61,20 +62,6 @@ export interface OpcuaSourceOptions {
   resumeFrom?: OpcuaPosition;
 }
 
-/** GetEndpoints on a discovery (None) channel, to say why no endpoint fits (IEC 62541-4 §5.4.4). */
-async function describeOffer(endpoint: string, security: OpcuaSecurity): Promise<string> {
-  const c = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-  try {
-    await c.connect(endpoint);
-    const chosen = pickEndpoint(await c.getEndpoints(), security);
-    return 'refused' in chosen ? chosen.refused : `no endpoint with ${security.policy}/${security.mode}`;
-  } catch {
-    return `no endpoint with ${security.policy}/${security.mode}`;
-  } finally {
-    await c.disconnect().catch(() => undefined);
-  }
-}
-
 const OPCUA_TYPE = { number: DataType.Double, boolean: DataType.Boolean, string: DataType.String } as const;
 
 /**
@@ -88,11 +75,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
   const { log, metrics, src } = o;
   const security = o.security ?? resolveSecurity({});
   const info: OpcuaSourceInfo = { sessions: 0, monitored: 0, refused: 0 };
-  const lastGood = new Map<string, Sample['v']>();
-  const delivered = new Map<string, number>(Object.entries(o.resumeFrom?.last ?? {})); // per tag: latest source time delivered
-  // While a gap is being closed: per tag, the source times delivered up to the end of the gap, so that a value is
-  // delivered once whether the restored item or the history reports it first.
-  let window: { to: number; seen: Map<string, Set<number>>; before: Map<string, number> } | undefined;
+  const delivery = new SampleDelivery({ src, log, metrics, onSample: (s) => o.onSample(s), ...(o.resumeFrom ? { resumeFrom: o.resumeFrom } : {}) });
   let session: ClientSession | undefined;
   let connected = false;
   let stopping = false;
@@ -101,109 +84,40 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
   const halt = new AbortController();
   const tags = o.tags.filter((t) => t.node);
 
-  const previous = new Map<string, Sample>();
-  const deliver = (s: Sample) => {
-    if (window && s.ts <= window.to) {
-      const seen = window.seen.get(s.tag) ?? new Set<number>();
-      window.seen.set(s.tag, seen);
-      // At or before the position reached before the gap: delivered then (a restored item re-sends its last value).
-      if (seen.has(s.ts) || s.ts <= (window.before.get(s.tag) ?? -Infinity)) {
-        metrics.inc('phaseline_edge_opcua_duplicates_total', { src }, 1, 'Samples both restored live and read from history, delivered once');
-        return;
-      }
-      seen.add(s.ts);
-    }
-    delivered.set(s.tag, Math.max(delivered.get(s.tag) ?? 0, s.ts));
-    previous.set(s.tag, s);
-    o.onSample(s);
-  };
-  const onValue = (tag: TagDef, dv: Parameters<typeof toSample>[1]) => {
-    const { sample, unsupported } = toSample(tag, dv, lastGood);
-    const p = previous.get(tag.tag);
-    // A re-created item first reports the current value: already delivered if its source timestamp has not moved.
-    if (p && p.ts === sample.ts && p.v === sample.v && p.q === sample.q) return;
-    if (unsupported) {
-      metrics.inc('phaseline_edge_unsupported_values_total', { src }, 1, 'Values of an unsupported OPC UA type');
-      log.warn({ tag: tag.tag, dataType: dv.value?.dataType }, 'unsupported value type: sample kept as bad');
-    }
-    deliver(sample);
-  };
-
-  const session1 = async (cm: OPCUACertificateManager, own: { certificateFile: string; privateKeyFile: string }) => {
-    await cm.reloadCertificates(); // an operator may have trusted the server's certificate meanwhile
-    const identity = await loadIdentity(security, o.varDir ?? '.');
-    const c = OPCUAClient.create({
-      applicationName: DEMO_APPS.client.applicationName,
-      applicationUri: DEMO_APPS.client.applicationUri,
-      clientCertificateManager: cm,
-      certificateFile: own.certificateFile,
-      privateKeyFile: own.privateKeyFile,
-      ...opcuaSecurity(security),
-      endpointMustExist: false,
-      keepSessionAlive: true,
-      requestedSessionTimeout: 60_000,
-      // This loop owns reconnection: a lost channel ends the session and everything is re-created.
-      connectionStrategy: { initialDelay: 100, maxDelay: 500, maxRetry: 0 },
-    });
-    client = c;
-    let end: (reason: string) => void = () => undefined;
-    const lost = new Promise<string>((resolve) => {
-      end = resolve;
-      c.on('connection_lost', () => resolve('connection lost'));
-      c.on('close', () => resolve('closed'));
-      c.on('connection_failed', () => resolve('connection failed'));
-    });
-    await c.connect(o.endpoint).catch(async (err: Error) => {
-      if (!/Cannot find an Endpoint/.test(err.message)) throw err;
-      // The server offers no endpoint with our policy and mode: name what it offers (discovery over None only).
-      throw new OpcuaSecurityError(`OPC UA server refused: ${await describeOffer(o.endpoint, security)}`, { endpoint: o.endpoint }, { cause: err });
-    });
-    const chosen = pickEndpoint(await c.getEndpoints(), security);
-    if ('refused' in chosen) throw new OpcuaSecurityError(`OPC UA server refused: ${chosen.refused}`, { endpoint: o.endpoint });
-    const s = await c.createSession(identity);
-    // A session or subscription the server ended while the channel stays up also means: re-create everything.
-    s.on('session_closed', () => end('session closed'));
-    s.on('keepalive_failure', () => end('session keep-alive failed'));
-    session = s;
+  /** One connection: the session step, then the monitoring step, then the history step for the gap before it. */
+  const connectOnce = async (cm: OPCUACertificateManager, own: { certificateFile: string; privateKeyFile: string }) => {
+    const opened = await openOpcuaSession({ endpoint: o.endpoint, security, cm, own, varDir: o.varDir ?? '.', onClient: (c) => (client = c) });
+    session = opened.session;
     info.sessions++;
-    info.securityPolicy = c.securityPolicy?.split('#')[1] ?? String(c.securityPolicy);
+    info.securityPolicy = opened.policy;
     info.securityMode = security.mode;
     const gapFrom = downSince;
-    // What was delivered before the gap, fixed before the new items report anything (the backfill starts there).
-    const before = new Map(delivered);
-    window = gapFrom !== undefined ? { to: Infinity, seen: new Map(), before } : undefined;
-    const m = await monitorTags(s, { src, tags, samplingIntervalMs: o.samplingIntervalMs, onValue, log, metrics });
-    m.subscription.on('terminated', () => end('subscription terminated'));
+    const before = gapFrom !== undefined ? delivery.openGap() : (delivery.noGap(), undefined);
+    const m = await monitorTags(opened.session, { src, tags, samplingIntervalMs: o.samplingIntervalMs, onValue: (t, dv) => delivery.onValue(t, dv), log, metrics });
+    m.subscription.on('terminated', () => opened.end('subscription terminated'));
     connected = true;
     info.monitored = m.good;
     info.refused = m.refused;
     info.lastError = undefined;
     metrics.set('phaseline_edge_refused_items', { src }, m.refused, 'Monitored items the OPC UA server refused');
     log.info({ endpoint: o.endpoint, policy: security.policy, mode: security.mode, items: tags.length, refused: m.refused, perCall: m.perCall }, 'OPC UA session open, items monitored');
-    if (gapFrom !== undefined) await reportGap(s, gapFrom, before);
+    if (gapFrom !== undefined) await closeGap(opened.session, gapFrom, before!);
     downSince = undefined;
-    return { lost };
+    return { lost: opened.lost };
   };
 
-  const reportGap = async (s: ClientSession, from: number, last: Map<string, number>) => {
+  /** The history step: reports the gap and backfills it from the server's history (IEC 62541-11), each value once. */
+  const closeGap = async (s: ClientSession, from: number, last: Map<string, number>) => {
     const to = Date.now();
-    const w = window!;
-    w.to = to;
-    for (const seen of w.seen.values()) for (const ts of seen) if (ts > to) seen.delete(ts);
-    const backfill = o.backfill === false ? [] : await backfillGap(s, tags, { from, to }, last, lastGood, log);
+    delivery.boundGap(to);
+    const backfill = o.backfill === false ? [] : await backfillGap(s, tags, { from, to }, last, delivery.lastGood, log);
     const gap: OpcuaGap = { from, to, backfilled: backfill.length };
     info.lastGap = gap;
     metrics.inc('phaseline_edge_opcua_gaps_total', { src }, 1, 'OPC UA collection gaps (connection lost, then restored)');
     metrics.set('phaseline_edge_opcua_last_gap_seconds', { src }, (to - from) / 1000, 'Length of the last OPC UA collection gap');
     metrics.inc('phaseline_edge_opcua_backfilled_total', { src }, backfill.length, 'Samples recovered with HistoryRead');
     log.warn({ src, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ms: to - from, backfilled: backfill.length }, 'opcua_gap: collection resumed');
-    let fed = 0;
-    for (const sample of backfill) {
-      const before = previous.get(sample.tag);
-      deliver(sample);
-      if (previous.get(sample.tag) !== before) fed++;
-    }
-    gap.backfilled = fed;
+    gap.backfilled = backfill.filter((sample) => delivery.deliver(sample)).length;
     o.onGap?.(gap);
   };
 
@@ -214,7 +128,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
       const own = await ensureOwnCertificate(cm, DEMO_APPS.client);
       while (!stopping) {
         try {
-          const { lost } = await session1(cm, own);
+          const { lost } = await connectOnce(cm, own);
           const reason = await Promise.race([lost, stopped]);
           if (!stopping) log.warn({ endpoint: o.endpoint, reason }, 'OPC UA connection lost: re-creating session, subscription and items');
         } catch (err) {
@@ -244,20 +158,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
   return {
     status: () => (!connected || !session ? 'down' : info.refused > 0 ? 'degraded' : 'ok'),
     info: () => ({ ...info }),
-    async write(node, dataType, value) {
-      if (!session || !connected) return 'opcua_unavailable';
-      try {
-        const sc = await session.write({
-          nodeId: node,
-          attributeId: AttributeIds.Value,
-          value: { value: new Variant({ dataType: OPCUA_TYPE[dataType], value }) },
-        });
-        return sc.isGood() ? undefined : sc.name;
-      } catch (err) {
-        log.warn({ err, node }, 'OPC UA write failed');
-        return 'opcua_write_error';
-      }
-    },
+    write: async (node, dataType, value) => (session && connected ? writeNode(session, node, dataType, value, log) : 'opcua_unavailable'),
     async stop() {
       stopping = true;
       halt.abort();
@@ -266,4 +167,19 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
       await ready;
     },
   };
+}
+
+/** A guarded write to one node (IEC 62541-4 §5.10.4 Write): undefined when good, else the status or error name. */
+async function writeNode(session: ClientSession, node: string, dataType: TagDef['dataType'], value: number | boolean | string, log: Logger): Promise<string | undefined> {
+  try {
+    const sc = await session.write({
+      nodeId: node,
+      attributeId: AttributeIds.Value,
+      value: { value: new Variant({ dataType: OPCUA_TYPE[dataType], value }) },
+    });
+    return sc.isGood() ? undefined : sc.name;
+  } catch (err) {
+    log.warn({ err, node }, 'OPC UA write failed');
+    return 'opcua_write_error';
+  }
 }
