@@ -56,13 +56,14 @@ export async function startHttp(env: Env, config: PlantConfig, p: HttpParts, sto
   });
   // Inputs go to whichever process hosts the actor, through its INBOX; reads come from the persisted snapshots.
   const port = natsActorPort({ nc, kv: buckets.actors, kinds, timeoutMs: config.runtime.actors.commandTimeoutMs });
-  phaseRoutes(app, port);
-  unitRoutes(app, port);
-  alarmRoutes(app, port);
-  exceptionRoutes(app, { port, users, config, audit: (e) => records.audit(e) });
-  registerMachineRoutes(app);
-  auditDispositionRoutes(app, { jsm, users, publicKeys, audit: records.audit });
-  recordRoutes(app, {
+  // Each route module is a fastify plugin: its own encapsulated context, the root's guards and error handler inherited.
+  await app.register(phaseRoutes, port);
+  await app.register(unitRoutes, port);
+  await app.register(alarmRoutes, port);
+  await app.register(exceptionRoutes, { port, users, config, audit: (e) => records.audit(e) });
+  await app.register(registerMachineRoutes);
+  await app.register(auditDispositionRoutes, { jsm, users, publicKeys, audit: records.audit });
+  await app.register(recordRoutes, {
     config, jsm, metrics, publicKeys,
     sources: () => listSources(buckets, config, ingest.live, Date.now(), ingest.clock),
     frames: (f) => listFrames(buckets, f, config),

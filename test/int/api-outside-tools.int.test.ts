@@ -71,7 +71,8 @@ beforeAll(async () => {
     sessions: new SessionStore({ kv: fx.buckets.sessions, security: fx.config.security }),
     audit: () => undefined, health: () => ({ nats: 'connected' }),
   });
-  for (const register of Object.values(REGISTER)) await register(app, fx, metrics);
+  // As src/runtime/http.step.ts does: each module a plugin in its own encapsulated context.
+  for (const register of Object.values(REGISTER)) await app.register(async (child) => register(child as PhaselineApp, fx, metrics));
   await app.ready();
   dir = await mkdtemp(join(tmpdir(), 'phaseline-api-tools-'));
   doc = (await app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json() as OpenApi;

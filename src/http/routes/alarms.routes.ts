@@ -21,7 +21,7 @@ async function withContext(port: ActorPort, view: Record<string, unknown>): Prom
  * acknowledge, shelve with a reason and an expiry, unshelve, out of service and back — which the alarm actor sends to
  * the control system as allowlisted `cmd.<src>` writes and records; the state changes when the control system reports.
  */
-export function alarmRoutes(app: PhaselineApp, port: ActorPort): void {
+export async function alarmRoutes(app: PhaselineApp, port: ActorPort): Promise<void> {
   app.get('/api/v1/alarms', {
     onRequest: app.requirePermission('records.read'),
     schema: {

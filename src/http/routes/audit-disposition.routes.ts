@@ -30,7 +30,7 @@ const MEANING = { code: 'dispositioned', text: 'Reviewed: these audit entries re
  * and the SHA-256 of exactly which copies it acknowledges (21 CFR 11.50, 11.70); `GET /audit/verify` then reports
  * them as dispositioned instead of failing.
  */
-export function auditDispositionRoutes(app: PhaselineApp, d: DispositionDeps): void {
+export async function auditDispositionRoutes(app: PhaselineApp, d: DispositionDeps): Promise<void> {
   const now = d.now ?? Date.now;
   app.post('/api/v1/audit/duplicates/disposition', {
     onRequest: app.requirePermission('audit.disposition'),

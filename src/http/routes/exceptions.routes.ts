@@ -36,7 +36,7 @@ function stepClock(now: () => number = Date.now): () => number {
  * MES exception (deviation) routes (CONTRACT.md §2; 21 CFR 11.50, 11.70, 11.200; Annex 11 §9, §14): list, raise,
  * acknowledge, investigate, sign with re-entered credentials (two distinct signers when critical), close, addenda.
  */
-export function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): void {
+export async function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): Promise<void> {
   const { port, users, config } = deps;
   const view = async (id: string) => (await viewOf(port, 'exception', id)) as z.infer<typeof Exception>;
   const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = port.clock()) =>

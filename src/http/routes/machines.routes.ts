@@ -31,7 +31,7 @@ function summary(name: string): z.infer<typeof Machine> {
 }
 
 /** Statechart routes (CONTRACT.md §2 `GET /machines`, `GET /machines/:name/diagram`): the design spec as diagrams. */
-export function registerMachineRoutes(app: PhaselineApp): void {
+export async function registerMachineRoutes(app: PhaselineApp): Promise<void> {
   app.get('/api/v1/machines', {
     onRequest: app.requirePermission('diagrams.read'),
     schema: { summary: 'Every statechart definition with its states and transitions', operationId: 'listMachines', response: { 200: z.array(Machine), ...readErrors() } },

@@ -13,7 +13,7 @@ const Params = z.object({ id: z.string().min(1).max(200) });
 const Phase = z.looseObject({ id: z.string(), unit: z.string(), state: z.string(), execution: z.string(), mode: z.string() });
 
 /** ISA-88 phase routes (CONTRACT.md §2; ISA-88.01 §5.7): read phases, command them, complete manual ones. */
-export function phaseRoutes(app: PhaselineApp, port: ActorPort): void {
+export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<void> {
   app.get('/api/v1/phases', {
     onRequest: app.requirePermission('records.read'),
     schema: {

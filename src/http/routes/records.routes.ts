@@ -38,7 +38,7 @@ const SourceTime = z.union([z.string(), z.number()]).transform((x, ctx) => {
 const Any = z.array(z.looseObject({}));
 
 /** Read-only record routes: tag dictionary, sources, event frames, audit trail and its verification, metrics. */
-export function recordRoutes(app: PhaselineApp, d: RecordsDeps): void {
+export async function recordRoutes(app: PhaselineApp, d: RecordsDeps): Promise<void> {
   const read = { onRequest: app.requirePermission('records.read') };
 
   app.get('/api/v1/tags', {

@@ -15,7 +15,7 @@ const operationIdOf = (url: string): string => `unit${url.split(/[/-]/).map((w) 
  * ISA-88 unit routes (CONTRACT.md §2; ISA-88.01 §5.6 allocation): status, MES context assertion, allocation and
  * release, and the GMP equipment status records: line clearance, CIP/SIP start and result, maintenance, mark dirty.
  */
-export function unitRoutes(app: PhaselineApp, port: ActorPort): void {
+export async function unitRoutes(app: PhaselineApp, port: ActorPort): Promise<void> {
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'List units with their allocation and equipment status', operationId: 'listUnits', querystring: Page, response: { 200: z.array(Unit), ...readErrors(400) } },
