@@ -36,6 +36,8 @@ export const ERRORS = {
   ERR_UNIT_LINE_CLEARANCE_MISMATCH: { http: 'line_clearance_batch_mismatch', status: 409, retryable: false },
   ERR_UNIT_DEVIATION_REQUIRED: { http: 'deviation_required', status: 422, retryable: false },
   ERR_REASON_REQUIRED: { http: 'reason_required', status: 422, retryable: false },
+  /** Too many requests: answered 429 with `Retry-After` (seconds) from the error's `retryAfterSeconds`. */
+  ERR_RATE_LIMITED: { http: 'rate_limited', status: 429, retryable: true },
   ERR_PHASE_INVALID_MODE: { http: 'invalid_mode', status: 422, retryable: false },
   ERR_BATCH_COMMAND_NOT_ALLOWED: { http: 'command_not_allowed', status: 409, retryable: false },
   ERR_BATCH_OPEN_ITEMS: { http: 'open_items', status: 409, retryable: false },

@@ -70,6 +70,8 @@ export function errorAnswer(err: unknown): { status: number; body: Record<string
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body } = errorAnswer(err);
   const code = (err as { code?: unknown }).code;
+  const retryAfter = err instanceof PhaselineError ? err.details.retryAfterSeconds : undefined;
+  if (status === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   if (status >= 500) request.log.error({ err, code, ...(err instanceof PhaselineError ? err.details : {}) }, 'request failed');
   else request.log.info({ status, code, error: body.error, detail: body.message }, 'request refused');
   return reply.code(status).send(body);

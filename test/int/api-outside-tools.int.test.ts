@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActorPort } from '../../src/http/routes/actor-port.ts';
+import { ERRORS, type ErrorCode } from '../../src/errors.ts';
+import { REJECTIONS, type RejectionClass } from '../../src/rejections.ts';
 import { buildApp, type PhaselineApp } from '../../src/http/app.ts';
 import { SessionStore } from '../../src/http/auth/sessions.ts';
 import { alarmRoutes } from '../../src/http/routes/alarms.routes.ts';
@@ -120,6 +122,18 @@ describe('the OpenAPI document (GET /api/v1/openapi.json)', () => {
       }
     }
     expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
+  });
+
+  it('documents the status of every client rejection an actor answers with, on that actor\'s write routes (src/rejections.ts)', () => {
+    const routesOf: Record<string, string> = { phase: '/api/v1/phases/', unit: '/api/v1/units/', alarm: '/api/v1/alarms/', exception: '/api/v1/exceptions' };
+    for (const [type, prefix] of Object.entries(routesOf)) {
+      const writes = operations().filter((o) => o.name.startsWith(`POST ${prefix}`));
+      expect(writes.length, type).toBeGreaterThan(0);
+      const documented = new Set(writes.flatMap((o) => Object.keys(o.op.responses)).map(Number));
+      const statuses = new Set(Object.values(REJECTIONS[type as keyof typeof REJECTIONS] as Record<string, RejectionClass>)
+        .filter((c): c is ErrorCode => c !== 'internal').map((c) => ERRORS[c].status));
+      expect([...statuses].filter((st) => !documented.has(st)), type).toEqual([]);
+    }
   });
 
   it('documents every status the routes answer, for no session and for each demo role, with an empty body', async () => {

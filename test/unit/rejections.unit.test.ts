@@ -19,7 +19,7 @@ const HTTP_CODES = [
   'not_acquired', 'not_allocated', 'not_clean', 'not_cleaning', 'not_dirty', 'not_found', 'not_in_maintenance',
   'not_interlocked', 'not_investigated', 'not_out_of_service', 'not_ready', 'not_shelved', 'not_signed', 'not_sterile',
   'not_sterilising', 'not_transient', 'nothing_to_disposition', 'open_items', 'out_of_service', 'payload_too_large',
-  'permissive_failed', 'phase_required', 'reason_required', 'request_in_progress', 'same_person',
+  'permissive_failed', 'phase_required', 'rate_limited', 'reason_required', 'request_in_progress', 'same_person',
   'second_signer_not_permitted', 'second_signer_required', 'shelved', 'signature_mismatch', 'signature_required',
   'signed_content_locked', 'stale_sequence', 'state_changed', 'suppressed_by_design', 'timeout', 'unauthenticated',
   'unit_in_use', 'unit_out_of_service', 'unsupported_media_type',
@@ -74,5 +74,21 @@ describe('the error registry (one vocabulary: src/errors.ts, src/rejections.ts)'
       expect(entries.length, code).toBeGreaterThan(0);
       for (const e of entries) expect(e.status, code).toBe(status);
     }
+  });
+});
+
+describe('the error handler', () => {
+  it('answers a rate limit with 429 rate_limited and Retry-After in whole seconds', async () => {
+    const { errorHandler } = await import('../../src/http/error-handler.ts');
+    const { PhaselineError } = await import('../../src/errors.ts');
+    const sent: { status?: number; headers: Record<string, string>; body?: unknown } = { headers: {} };
+    const reply = {
+      header(k: string, v: string) { sent.headers[k] = v; return reply; },
+      code(c: number) { sent.status = c; return reply; },
+      send(b: unknown) { sent.body = b; return reply; },
+    };
+    const request = { log: { info() {}, error() {} } };
+    errorHandler(new PhaselineError('ERR_RATE_LIMITED', 'too many attempts', { retryAfterSeconds: 2.2 }) as never, request as never, reply as never);
+    expect(sent).toMatchObject({ status: 429, headers: { 'retry-after': '3' }, body: { error: 'rate_limited' } });
   });
 });
