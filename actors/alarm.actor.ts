@@ -43,7 +43,7 @@ export function alarmKind(actors: ReadonlyMap<string, AlarmActorInput>) {
 }
 
 /** The CONTRACT.md §2 shape of one entry of `GET /alarms`. */
-export function alarmView(id: string, s: PersistedState): Record<string, unknown> {
+export function alarmView(id: string, s: PersistedState) {
   const c = s.context as unknown as AlarmContext;
   return isoTimes({
     id, state: alarmStateName(s.value as never).name, flags: alarmFlags(s.value as never), priority: c.priority,

@@ -30,7 +30,7 @@ export function exceptionKind(actors: ReadonlyMap<string, ExceptionInput>, opts:
 }
 
 /** The CONTRACT.md §2 shape of one entry of `GET /exceptions`, every time ISO 8601 (21 CFR 11.50(a)(2)). */
-export function exceptionView(id: string, s: PersistedState): Record<string, unknown> {
+export function exceptionView(id: string, s: PersistedState) {
   const c = s.context as unknown as ExceptionContext;
   return isoTimes({
     id, kind: c.kind, status: String(s.value), critical: c.critical, source: c.source,

@@ -17,9 +17,19 @@ export function isoTime(ms: number | undefined): string | undefined {
  * A copy of a view with every instant field (see {@link INSTANT}) that holds epoch milliseconds turned into
  * {@link isoTime}, at any depth; other values, strings already ISO included, are left as they are (21 CFR 11.10(e)).
  */
-export function isoTimes<T>(value: T): T {
-  return convert(value) as T;
+export function isoTimes<T>(value: T): IsoTimes<T> {
+  return convert(value) as IsoTimes<T>;
 }
+
+/** The names {@link INSTANT} matches, as a type (`at`, `…At`, `…Since`, `…Until`). */
+type InstantKey = 'at' | `${string}${'A' | 'S' | 'U'}${'t' | 'ince' | 'ntil'}`;
+
+/** The type of {@link isoTimes}' result: every instant field that holds a number holds its ISO string instead. */
+export type IsoTimes<T> = T extends readonly (infer E)[]
+  ? IsoTimes<E>[]
+  : T extends object
+    ? { [K in keyof T]: K extends InstantKey ? (T[K] extends number ? string : Exclude<T[K], number> | (number extends T[K] ? string : never)) : IsoTimes<T[K]> }
+    : T;
 
 function convert(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(convert);

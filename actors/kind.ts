@@ -35,7 +35,7 @@ export interface PersistedState {
  * An actor type as the host runs it: the pure machine, its version, how to create one from config, how to show it,
  * and how its named actions turn into effects (the machine names effects; the actor kind implements them).
  */
-export interface ActorKind {
+export interface ActorKind<View extends object = Record<string, unknown>> {
   type: string;
   machine: AnyStateMachine;
   version: number;
@@ -48,8 +48,8 @@ export interface ActorKind {
   creatable?: boolean;
   /** A flat state name for events, audit and the API. */
   stateName(state: PersistedState): string;
-  /** The public view (CONTRACT.md shapes). */
-  view(id: string, state: PersistedState): Record<string, unknown>;
+  /** The public view (CONTRACT.md shapes), typed by the kind so routes need no casts. */
+  view(id: string, state: PersistedState): View;
   /**
    * Migrates a snapshot persisted by an older machine version to this one (DESIGN.md principle 3), or returns
    * undefined when it cannot: the host then quarantines the actor instead of guessing.

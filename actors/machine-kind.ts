@@ -6,14 +6,14 @@ import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.
 /** Turns one named machine action into effects; `params` are the action's params as the machine built them. */
 export type EffectFn = (params: Record<string, unknown>, info: ApplyInfo) => ActionResult | undefined;
 
-export interface MachineKindSpec {
+export interface MachineKindSpec<View extends object = Record<string, unknown>> {
   type: string;
   machine: AnyStateMachine;
   version: number;
   actors: ReadonlyMap<string, unknown>;
   creatable?: boolean;
   stateName: (s: PersistedState) => string;
-  view: (id: string, s: PersistedState) => Record<string, unknown>;
+  view: (id: string, s: PersistedState) => View;
   /** The machine's effect actions by name; `reject` is handled here for every kind. */
   effects: Record<string, EffectFn>;
 }
@@ -22,7 +22,7 @@ export interface MachineKindSpec {
  * An actor kind from a table of effects (DESIGN.md principle 2: the machine names effects, the kind implements them).
  * Every machine's `reject` action becomes the input's rejection `{ code, message, ...details }` (one error registry).
  */
-export function machineKind(spec: MachineKindSpec): ActorKind {
+export function machineKind<View extends object>(spec: MachineKindSpec<View>): ActorKind<View> {
   return {
     type: spec.type, machine: spec.machine, version: spec.version, actors: spec.actors,
     ...(spec.creatable ? { creatable: true } : {}),

@@ -14,7 +14,7 @@ export interface PhaseKindOptions {
 }
 
 /** The phase actor kind: ISA-88 procedural element, its PLC writes and its public view (ISA-88.01 §5.7). */
-export function phaseKind(o: PhaseKindOptions): ActorKind {
+export function phaseKind(o: PhaseKindOptions): ActorKind<ReturnType<typeof phaseView>> {
   return {
     type: 'phase',
     machine: phaseMachine,
@@ -27,7 +27,7 @@ export function phaseKind(o: PhaseKindOptions): ActorKind {
 }
 
 /** The CONTRACT.md §2 shape of `GET /phases/:id`, times ISO 8601 (ALCOA+ "contemporaneous"). */
-export function phaseView(id: string, s: PersistedState): Record<string, unknown> {
+export function phaseView(id: string, s: PersistedState) {
   const c = s.context as unknown as PhaseContext;
   const state = String(s.value) as PhaseState;
   return isoTimes({

@@ -9,7 +9,7 @@ import type { ActionResult, ActorKind, ApplyInfo, PersistedState } from './kind.
  * The unit actor kind: ISA-88 unit allocation, the MES-asserted context and the GMP equipment status (cleaning,
  * sterilisation, hold times, line clearance, maintenance) (ISA-88.01 §4.2, §5.6; EU GMP Ch. 5.35, Annex 15 §10).
  */
-export function unitKind(units: UnitInput[]): ActorKind {
+export function unitKind(units: UnitInput[]): ActorKind<ReturnType<typeof unitView>> {
   const actors = new Map(units.map((u) => [u.id, u]));
   return {
     type: 'unit',
@@ -33,7 +33,7 @@ const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entrie
  * The CONTRACT.md §2 shape of `GET /units/:id`, with the GMP equipment status, its deadlines and the line clearance,
  * every time ISO 8601 (ALCOA+ "contemporaneous").
  */
-export function unitView(id: string, s: PersistedState): Record<string, unknown> {
+export function unitView(id: string, s: PersistedState) {
   const c = s.context as unknown as UnitContext;
   const v = s.value as { availability: string; hygiene: string };
   const lc = c.lineClearance;

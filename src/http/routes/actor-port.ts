@@ -3,6 +3,10 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorKind } from '../../../actors/kind.ts';
 import { sendInput } from '../../../actors/send.ts';
+import type { alarmView } from '../../../actors/alarm.actor.ts';
+import type { exceptionView } from '../../../actors/exception.actor.ts';
+import type { phaseView } from '../../../actors/phase.actor.ts';
+import type { unitView } from '../../../actors/unit.actor.ts';
 import { z } from 'zod';
 import type { ActorEvent, InputOutcome } from '../../../actors/envelope.ts';
 import { PhaselineError } from '../../errors.ts';
@@ -41,18 +45,27 @@ export function stamped(port: ActorPort, user: AuthUser, event: { type: string; 
   return { ...event, at: port.clock(), by: user.username, roles: user.roles };
 }
 
+/** The views of the actor types the API serves, as their kinds render them (actors/*.actor.ts). */
+export interface ActorViews {
+  phase: ReturnType<typeof phaseView>;
+  unit: ReturnType<typeof unitView>;
+  alarm: ReturnType<typeof alarmView>;
+  exception: ReturnType<typeof exceptionView>;
+}
+export type ViewType = keyof ActorViews;
+
 /** The persisted view of one actor, or 404 `not_found`. */
-export async function viewOf(port: ActorPort, type: string, id: string): Promise<Record<string, unknown>> {
+export async function viewOf<T extends ViewType>(port: ActorPort, type: T, id: string): Promise<ActorViews[T]> {
   const view = await port.reader.view(type, id);
   if (!view) throw new PhaselineError('ERR_HTTP_NOT_FOUND', `no ${type} ${id}`, { id });
-  return view;
+  return view as ActorViews[T]; // rendered by the kind of `type` (actor-reader.ts)
 }
 
 /** A page of views with `x-next-cursor` for the next (list routes page before there are thousands of actors). */
-export async function listOf(port: ActorPort, type: string, q: { limit?: number; cursor?: string }, reply: { header(k: string, v: string): unknown }) {
+export async function listOf<T extends ViewType>(port: ActorPort, type: T, q: { limit?: number; cursor?: string }, reply: { header(k: string, v: string): unknown }): Promise<ActorViews[T][]> {
   const page = await port.reader.list(type, { limit: q.limit ?? 1000, ...(q.cursor ? { after: q.cursor } : {}) });
   if (page.next) reply.header('x-next-cursor', page.next);
-  return page.views;
+  return page.views as ActorViews[T][]; // rendered by the kind of `type` (actor-reader.ts)
 }
 
 /**
@@ -76,6 +89,6 @@ export async function command(port: ActorPort, type: string, id: string, event: 
 }
 
 /** The answer of an accepted input: the view the host rendered right after applying it (no second read). */
-export function answerOf(outcome: InputOutcome): Record<string, unknown> {
-  return outcome.view ?? {};
+export function answerOf<T extends ViewType>(_type: T, outcome: InputOutcome): ActorViews[T] {
+  return (outcome.view ?? {}) as ActorViews[T]; // the host renders it with the kind of `type`
 }

@@ -29,15 +29,15 @@ export async function alarmRoutes(app: PhaselineApp, port: ActorPort): Promise<v
       querystring: Page.extend({ active: Bool.optional(), unit: z.string().max(200).optional() }).strict(), response: { 200: z.array(Alarm), ...readErrors(400) },
     },
   }, async (req, reply) => {
-    const views = (await listOf(port, 'alarm', req.query, reply)) as z.infer<typeof Alarm>[];
+    const views = (await listOf(port, 'alarm', req.query, reply));
     const wanted = views.filter((a) => (req.query.active === undefined || a.flags.active === req.query.active) && (!req.query.unit || a.unit === req.query.unit));
-    return (await Promise.all(wanted.map((a) => withContext(port, a)))) as z.infer<typeof Alarm>[];
+    return (await Promise.all(wanted.map((a) => withContext(port, a))));
   });
 
   app.get('/api/v1/alarms/:id', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'One alarm with its unit\'s batch and phase', operationId: 'getAlarm', params: Params, response: { 200: Alarm, ...readErrors(400, 404) } },
-  }, async (req) => (await withContext(port, await viewOf(port, 'alarm', req.params.id))) as z.infer<typeof Alarm>);
+  }, async (req) => (await withContext(port, await viewOf(port, 'alarm', req.params.id))));
 
   const request = (path: string, type: string, permission: 'alarm.ack' | 'alarm.shelve', body: z.ZodType<Record<string, unknown>>, summary: string, operationId: string) =>
     app.post(`/api/v1/alarms/:id/${path}`, {
@@ -48,7 +48,7 @@ export async function alarmRoutes(app: PhaselineApp, port: ActorPort): Promise<v
       const b = req.body as { until?: string | number };
       const until = b.until === undefined ? {} : { until: typeof b.until === 'number' ? b.until : Date.parse(b.until) };
       const outcome = await command(port, 'alarm', req.params.id, stamped(port, user, { ...(req.body as object), ...until, type }));
-      return (await withContext(port, answerOf(outcome))) as z.infer<typeof Alarm>;
+      return (await withContext(port, answerOf('alarm', outcome)));
     });
   request('ack', 'ACK_REQUEST', 'alarm.ack', z.strictObject({ comment: z.string().max(2000).optional() }),
     'Request acknowledgement of an alarm from the control system', 'acknowledgeAlarm');

@@ -38,10 +38,10 @@ function stepClock(now: () => number = Date.now): () => number {
  */
 export async function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): Promise<void> {
   const { port, users, config } = deps;
-  const view = async (id: string) => (await viewOf(port, 'exception', id)) as z.infer<typeof Exception>;
+  const view = async (id: string) => (await viewOf(port, 'exception', id));
   const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = port.clock()) =>
     command(port, 'exception', id, { ...stamped(port, user, { ...event, type: String(event.type) }), at });
-  const answer = (outcome: InputOutcome) => answerOf(outcome) as z.infer<typeof Exception>;
+  const answer = (outcome: InputOutcome) => answerOf('exception', outcome);
 
   app.get('/api/v1/exceptions', {
     onRequest: app.requirePermission('records.read'),
@@ -50,7 +50,7 @@ export async function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDep
       querystring: Page.extend({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }).strict(), response: { 200: z.array(Exception), ...readErrors(400) },
     },
   }, async (req, reply) => {
-    return ((await listOf(port, 'exception', req.query, reply)) as z.infer<typeof Exception>[])
+    return ((await listOf(port, 'exception', req.query, reply)))
       .filter((e) => (!req.query.batch || e.batchId === req.query.batch) && (!req.query.status || e.status.toLowerCase() === req.query.status.toLowerCase()))
       .sort((a, b) => a.openedAt.localeCompare(b.openedAt));
   });

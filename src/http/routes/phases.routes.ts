@@ -20,7 +20,7 @@ export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<v
       summary: 'List phases, optionally of one unit', operationId: 'listPhases',
       querystring: Page.extend({ unit: z.string().optional() }), response: { 200: z.array(Phase), ...readErrors(400) },
     },
-  }, async (req, reply) => (await listOf(port, 'phase', req.query, reply)).filter((v) => !req.query.unit || v.unit === req.query.unit) as z.infer<typeof Phase>[]);
+  }, async (req, reply) => (await listOf(port, 'phase', req.query, reply)).filter((v) => !req.query.unit || v.unit === req.query.unit));
 
   app.get('/api/v1/phases/:id', {
     onRequest: app.requirePermission('records.read'),
@@ -28,7 +28,7 @@ export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<v
       summary: 'One phase with the commands its state allows', operationId: 'getPhase',
       params: Params, response: { 200: Phase, ...readErrors(400, 404) },
     },
-  }, async (req) => (await viewOf(port, 'phase', req.params.id)) as z.infer<typeof Phase>);
+  }, async (req) => (await viewOf(port, 'phase', req.params.id)));
 
   app.post('/api/v1/phases/:id/commands', {
     onRequest: app.requirePermission('phase.command'),
@@ -55,9 +55,9 @@ export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<v
             `the ${req.body.command} command was sent to the control system, which has not reported a new state within ${port.timeoutMs} ms`,
             { state: outcome.state, command: req.body.command });
         }
-        return (await viewOf(port, 'phase', id)) as z.infer<typeof Phase>; // persisted before the event was published
+        return (await viewOf(port, 'phase', id)); // persisted before the event was published
       }
-      return answerOf(outcome) as z.infer<typeof Phase>;
+      return answerOf('phase', outcome);
     } finally {
       reported?.close();
     }
@@ -74,9 +74,9 @@ export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<v
   }, async (req) => {
     // ISA-88.01 §5.7.1 procedural element modes; a mode change never changes the procedural state (audited).
     const user = requireUser(req);
-    return answerOf(await command(port, 'phase', req.params.id, stamped(port, user, {
+    return answerOf('phase', await command(port, 'phase', req.params.id, stamped(port, user, {
       type: 'SET_MODE', mode: req.body.mode, ...(req.body.reason ? { reason: req.body.reason } : {}),
-    }))) as z.infer<typeof Phase>;
+    })));
   });
 
   app.post('/api/v1/phases/:id/complete', {
@@ -90,9 +90,9 @@ export async function phaseRoutes(app: PhaselineApp, port: ActorPort): Promise<v
   }, async (req) => {
     const user = requireUser(req);
     const body = req.body ?? {};
-    return answerOf(await command(port, 'phase', req.params.id, stamped(port, user, {
+    return answerOf('phase', await command(port, 'phase', req.params.id, stamped(port, user, {
       type: 'STATE_COMPLETE', ...(body.from ? { from: body.from } : {}), ...(body.reason ? { reason: body.reason } : {}),
-    }))) as z.infer<typeof Phase>;
+    })));
   });
 }
 

@@ -19,12 +19,12 @@ export async function unitRoutes(app: PhaselineApp, port: ActorPort): Promise<vo
   app.get('/api/v1/units', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'List units with their allocation and equipment status', operationId: 'listUnits', querystring: Page, response: { 200: z.array(Unit), ...readErrors(400) } },
-  }, async (req, reply) => (await listOf(port, 'unit', req.query, reply)) as z.infer<typeof Unit>[]);
+  }, async (req, reply) => (await listOf(port, 'unit', req.query, reply)));
 
   app.get('/api/v1/units/:id', {
     onRequest: app.requirePermission('records.read'),
     schema: { summary: 'One unit', operationId: 'getUnit', params: Params, response: { 200: Unit, ...readErrors(400, 404) } },
-  }, async (req) => (await viewOf(port, 'unit', req.params.id)) as z.infer<typeof Unit>);
+  }, async (req) => (await viewOf(port, 'unit', req.params.id)));
 
   app.post('/api/v1/units/:id/context', {
     onRequest: app.requirePermission('context.assert'),
@@ -44,7 +44,7 @@ export async function unitRoutes(app: PhaselineApp, port: ActorPort): Promise<vo
     // The context id is derived, not random: a retried assertion names the same context.
     const contextId = `${id}/${b.batchId}/${b.seq}`;
     const outcome = await command(port, 'unit', id, stamped(port, user, { type: 'ASSERT_CONTEXT', contextId, ...b }));
-    const v = answerOf(outcome);
+    const v: Record<string, unknown> = outcome.view ?? {}; // the view with the assertion's reply (context id, gap)
     return { contextId: String(v.contextId ?? contextId), seq: Number(v.seq ?? b.seq), ...(v.gap ? { gap: true, previousSeq: v.previousSeq } : {}) };
   });
 
@@ -56,7 +56,7 @@ export async function unitRoutes(app: PhaselineApp, port: ActorPort): Promise<vo
     },
   }, async (req) => {
     const user = requireUser(req);
-    return answerOf(await command(port, 'unit', req.params.id, stamped(port, user, { type: 'RELEASE', ...req.body }))) as z.infer<typeof Unit>;
+    return answerOf('unit', await command(port, 'unit', req.params.id, stamped(port, user, { type: 'RELEASE', ...req.body })));
   });
 
   // GMP equipment status: each route appends one input to the unit's inbox and answers with the unit's view.
@@ -66,7 +66,7 @@ export async function unitRoutes(app: PhaselineApp, port: ActorPort): Promise<vo
       schema: { summary, operationId: operationIdOf(url), params: Params, body, response: { 200: Unit, ...writeErrors(404) } },
     }, async (req) => {
       const user = requireUser(req);
-      return answerOf(await command(port, 'unit', req.params.id, stamped(port, user, { ...(req.body as Record<string, unknown>), type }))) as z.infer<typeof Unit>;
+      return answerOf('unit', await command(port, 'unit', req.params.id, stamped(port, user, { ...(req.body as Record<string, unknown>), type })));
     });
   const Reason = z.string().max(2000);
   const Ok = z.strictObject({ ok: z.boolean(), reason: Reason.optional() });
