@@ -1,9 +1,9 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { nuid, type NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../nats/codec.ts';
 import { resetAtAckFloor } from '../nats/consumers.ts';
-import { decodeId, encodeId } from '../nats/ids.ts';
+import { encodeId, tryDecodeId } from '../nats/ids.ts';
 import { judgePosition, streamIdentity, type StreamIdentity } from '../nats/stream-identity.ts';
 import { MSG_ID, subjects } from '../nats/subjects.ts';
 import { alreadyApplied, applyInput, createActor, initialRecord, type ActorRecord } from './apply.ts';
@@ -122,7 +122,7 @@ export class ActorHost {
     if (!entry || entry.operation !== 'PUT') {
       const record = initialRecord(kind, id, input, INBOX, this.#inbox.incarnation);
       if (await this.#hasHistory(kind.type, id)) {
-        record.quarantined = { reason: 'actor has inbox history but no snapshot: not reset to its initial state', at: this.#now() };
+        record.quarantined = { reason: 'actor has inbox history but no snapshot: not reset to its initial state', at: this.#o.now() };
         this.#quarantine(kind, record, 0);
         return;
       }
@@ -136,7 +136,7 @@ export class ActorHost {
     if (record.machineVersion !== kind.version) {
       const migrated = record.machineVersion < kind.version ? kind.migrate?.(record.machineVersion, record.snapshot, id) : undefined;
       if (!migrated) {
-        record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: this.#now() };
+        record.quarantined = { reason: `snapshot of machine version ${record.machineVersion}, running version ${kind.version}: no migration`, at: this.#o.now() };
         return this.#quarantine(kind, record, entry.revision);
       }
       this.#o.log.warn({ actor: key, from: record.machineVersion, to: kind.version }, 'snapshot migrated to the running machine version');
@@ -163,7 +163,7 @@ export class ActorHost {
     const verdict = judgePosition(record, this.#inbox);
     if (verdict.kind === 'same') return { record, revision };
     if (verdict.kind === 'beyond') {
-      record.quarantined = { reason: `applied up to INBOX seq ${verdict.lastSeq}, but the stream ends at ${verdict.streamLastSeq}: not reset`, at: this.#now() };
+      record.quarantined = { reason: `applied up to INBOX seq ${verdict.lastSeq}, but the stream ends at ${verdict.streamLastSeq}: not reset`, at: this.#o.now() };
       this.#quarantine(kind, record, revision);
       return undefined;
     }
@@ -184,7 +184,7 @@ export class ActorHost {
     if (this.#adopted.size === 0) return;
     const after = { incarnation: this.#inbox.incarnation, streamLastSeq: this.#inbox.lastSeq, records: Object.fromEntries(this.#adopted) };
     const request = {
-      at: this.#now(), who: 'system', action: 'actors.position.migrated', target: 'stream:INBOX', configVersion: this.#o.configVersion,
+      at: this.#o.now(), who: 'system', action: 'actors.position.migrated', target: 'stream:INBOX', configVersion: this.#o.configVersion,
       reason: 'actor records written before stream incarnations existed took the INBOX identity; nothing was re-applied', after,
     };
     await this.#o.js.publish(subjects.auditInbox, encode(request), { msgID: `migration:actors:${this.#inbox.incarnation}:${this.#o.instance.owner}` });
@@ -196,7 +196,7 @@ export class ActorHost {
   async #created(kind: ActorKind): Promise<string[]> {
     const ids: string[] = [];
     for await (const key of await this.#o.kv.keys(`${kind.type}.*`)) {
-      const id = safeDecodeId(key.slice(kind.type.length + 1));
+      const id = tryDecodeId(key.slice(kind.type.length + 1));
       if (id !== undefined && !kind.actors.has(id)) ids.push(id);
     }
     return ids.sort();
@@ -276,7 +276,7 @@ export class ActorHost {
 
   async #handle(kind: ActorKind, m: JsMsg): Promise<void> {
     const token = m.subject.slice(`inbox.${kind.type}.`.length);
-    const id = safeDecodeId(token);
+    const id = tryDecodeId(token);
     const slot = id === undefined ? undefined : this.#slots.get(slotKey(kind.type, id));
     let envelope: InputEnvelope | undefined;
     try {
@@ -322,7 +322,7 @@ export class ActorHost {
     try {
       applied = applyInput(kind, record, envelope.event, m.seq, this.#o.configVersion, msgId);
     } catch (err) {
-      record.quarantined = { reason: `machine failed: ${String(err)}`, at: this.#now() };
+      record.quarantined = { reason: `machine failed: ${String(err)}`, at: this.#o.now() };
       this.#quarantine(kind, record, slot.revision);
       m.ack();
       return this.#reply(envelope, outcomeOf(slot, m.seq, { code: 'actor_quarantined', message: record.quarantined.reason }));
@@ -371,10 +371,6 @@ export class ActorHost {
     }
   }
 
-  #now(): number {
-    return this.#o.now();
-  }
-
   #reply(envelope: InputEnvelope | undefined, outcome: InputOutcome): void {
     if (envelope?.replyTo && typeof envelope.replyTo === 'string') this.#o.nc.publish(envelope.replyTo, encode(outcome));
   }
@@ -396,14 +392,6 @@ export class ActorHost {
 
 function slotKey(type: string, id: string): string {
   return `${type}.${encodeId(id)}`;
-}
-
-function safeDecodeId(token: string): string | undefined {
-  try {
-    return token.includes('.') || token.length === 0 ? undefined : decodeId(token);
-  } catch {
-    return undefined;
-  }
 }
 
 function validEnvelope(e: InputEnvelope | undefined): e is InputEnvelope {

@@ -28,3 +28,12 @@ export function decodeId(token: string): string {
   }
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
+
+/** {@link decodeId} of one subject token or KV key segment, or undefined when it is not one (empty, dotted, bad). */
+export function tryDecodeId(token: string): string | undefined {
+  try {
+    return token.includes('.') || token.length === 0 ? undefined : decodeId(token);
+  } catch {
+    return undefined;
+  }
+}

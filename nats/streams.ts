@@ -55,15 +55,18 @@ export function streamConfig(name: string, def: Partial<StreamConfig>): Partial<
   };
 }
 
-/** What {@link ensureStreams} did to a stream's identity: kept it, minted it for a new stream, or gave an old one its first. */
-export type IdentityChange = 'kept' | 'created' | 'upgraded';
+/** What {@link ensureStreams} did to a stream's identity (kept it, minted it for a new stream, or gave an old one its first), and the identity. */
+export interface StreamIdentityChange {
+  change: 'kept' | 'created' | 'upgraded';
+  incarnation: string;
+}
 
 /**
  * Creates every stream with a new incarnation id in its metadata, or updates it to the definition here keeping its
  * incarnation (nats/stream-identity.ts); a stream made before incarnations existed gets its first (`upgraded`).
  */
-export async function ensureStreams(jsm: JetStreamManager): Promise<Record<string, IdentityChange>> {
-  const out: Record<string, IdentityChange> = {};
+export async function ensureStreams(jsm: JetStreamManager): Promise<Record<string, StreamIdentityChange>> {
+  const out: Record<string, StreamIdentityChange> = {};
   for (const [name, def] of Object.entries(STREAMS)) {
     const config = streamConfig(name, def);
     let existing: Record<string, string> | undefined;
@@ -73,13 +76,15 @@ export async function ensureStreams(jsm: JetStreamManager): Promise<Record<strin
       if (!isNotFound(err)) throw err;
     }
     if (existing === undefined) {
-      await jsm.streams.add({ ...config, metadata: { [INCARNATION_KEY]: newIncarnation() } });
-      out[name] = 'created';
+      const incarnation = newIncarnation();
+      await jsm.streams.add({ ...config, metadata: { [INCARNATION_KEY]: incarnation } });
+      out[name] = { change: 'created', incarnation };
       continue;
     }
     const kept = existing[INCARNATION_KEY];
-    await jsm.streams.update(name, { ...config, metadata: { ...ours(existing), [INCARNATION_KEY]: kept ?? newIncarnation() } });
-    out[name] = kept ? 'kept' : 'upgraded';
+    const incarnation = kept ?? newIncarnation();
+    await jsm.streams.update(name, { ...config, metadata: { ...ours(existing), [INCARNATION_KEY]: incarnation } });
+    out[name] = { change: kept ? 'kept' : 'upgraded', incarnation };
   }
   return out;
 }

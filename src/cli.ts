@@ -37,15 +37,10 @@ async function opcuaCommands(): Promise<typeof import('./edge/opcua-pki-cli.ts')
   return pki;
 }
 
-async function resolveBin(): Promise<{ bin: string; varDir: string }> {
+async function printResolved(): Promise<number> {
   const env = readEnv();
   setLogLevel(env.logLevel);
   const bin = await resolveNatsServer({ bin: env.natsServerBin, varDir: env.varDir, log });
-  return { bin, varDir: env.varDir };
-}
-
-async function printResolved(): Promise<number> {
-  const { bin } = await resolveBin();
   process.stdout.write(`${bin} ${await natsServerVersion(bin)}\n`);
   return 0;
 }
@@ -57,8 +52,8 @@ async function runForeground(): Promise<number> {
   // The state directory's lock first, as the runtime takes it: one of the two owns var/ (src/instance-lock.ts).
   const lock = await acquireInstanceLock({ varDir: env.varDir, role: 'nats-server' });
   try {
-    const { bin, varDir } = await resolveBin();
-    const dirs = embeddedNatsDirs(varDir);
+    const bin = await resolveNatsServer({ bin: env.natsServerBin, varDir: env.varDir, log });
+    const dirs = embeddedNatsDirs(env.varDir);
     // The same users and TLS as the runtime's embedded broker: once one of them is gone, the other adopts its server.
     const { options } = await embeddedSecurity(env, loadConfig(env.configDir));
     const server = await startNatsServer({ bin, ...dirs, log, ...options });

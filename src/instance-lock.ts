@@ -38,7 +38,8 @@ export interface InstanceLockOptions {
   askTimeoutMs?: number;
 }
 
-const runFile = (varDir: string) => join(varDir, 'run', 'phaseline.json');
+/** `<var>/run/phaseline.json`: who holds the state directory, for people and for `cli.ts publish` to find the broker. */
+export const instanceInfoFile = (varDir: string): string => join(varDir, 'run', 'phaseline.json');
 const pidLockFile = (varDir: string) => join(varDir, 'run', 'phaseline.lock');
 
 /** The abstract-namespace socket name of a state directory (Linux): one per realpath, so symlinks name the same one. */
@@ -48,7 +49,7 @@ export async function instanceSocketName(varDir: string): Promise<string> {
 }
 
 async function writeRunFile(info: InstanceInfo): Promise<void> {
-  const path = runFile(info.varDir);
+  const path = instanceInfoFile(info.varDir);
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify(info, null, 2) + '\n');
   await rename(tmp, path);
@@ -106,8 +107,8 @@ function held(info: InstanceInfo, log: Logger, drop: () => Promise<void>): Insta
     release: () =>
       (released ??= (async () => {
         await drop();
-        const onDisk = await readJson<InstanceInfo>(runFile(info.varDir));
-        if (onDisk?.pid === info.pid) await rm(runFile(info.varDir), { force: true });
+        const onDisk = await readJson<InstanceInfo>(instanceInfoFile(info.varDir));
+        if (onDisk?.pid === info.pid) await rm(instanceInfoFile(info.varDir), { force: true });
         log.debug({ varDir: info.varDir }, 'state directory released');
       })()),
   };
@@ -137,7 +138,7 @@ async function socketLock(info: InstanceInfo, log: Logger, askTimeoutMs: number)
     const answer = await ask(name, askTimeoutMs);
     // Refused: the holder died between our bind and our connect; try once more.
     if (answer.refused && attempt === 0) continue;
-    const holder = answer.info ?? (await readJson<InstanceInfo>(runFile(info.varDir)));
+    const holder = answer.info ?? (await readJson<InstanceInfo>(instanceInfoFile(info.varDir)));
     throw new InstanceRunningError(runningMessage(info.varDir, holder), { holder });
   }
 }
@@ -167,7 +168,7 @@ async function pidfileLock(info: InstanceInfo, log: Logger): Promise<InstanceLoc
       continue;
     }
     if (holder && (await isSameProcess(holder.pid, holder.processStart))) {
-      const about = await readJson<InstanceInfo>(runFile(info.varDir));
+      const about = await readJson<InstanceInfo>(instanceInfoFile(info.varDir));
       const named = about?.pid === holder.pid ? about : { pid: holder.pid };
       throw new InstanceRunningError(runningMessage(info.varDir, named), { holder: named });
     }

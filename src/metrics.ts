@@ -183,12 +183,13 @@ function key(labels: Labels): string {
 function fmt(labels: Labels): string {
   const keys = Object.keys(labels);
   if (keys.length === 0) return '';
-  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-  return '{' + keys.map((k) => `${k}="${esc(labels[k]!)}"`).join(',') + '}';
+  return '{' + keys.map((k) => `${k}="${escapeHelp(labels[k]!).replace(/"/g, '\\"')}"`).join(',') + '}';
 }
 
-/** HELP text escaping of the text format: backslash and line feed. */
-const escapeHelp = (help: string): string => help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+/** HELP text escaping of the text format: backslash and line feed (a label value escapes `"` as well). */
+function escapeHelp(help: string): string {
+  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
 
 /** A sample value as the text format spells it (`+Inf`, `-Inf`, `NaN`). */
 function number(value: number): string {

@@ -42,23 +42,22 @@ export interface FetchedRecord {
 const LOCK_STALE_MS = 15 * 60_000;
 const LOCK_WAIT_MS = 15 * 60_000;
 
+/** A usable nats-server binary and its `x.y.z`. */
+export interface FetchedBinary {
+  bin: string;
+  version: string;
+}
+
 /** Options of {@link fetchDebianNatsServer}; `have` finds an already fetched usable binary (checked under the lock). */
 export interface FetchOptions {
   binDir: string;
   log: Logger;
   arch: string;
-  have: () => Promise<string | null>;
+  have: () => Promise<FetchedBinary | null>;
 }
 
 /** The directory a fetched nats-server of upstream version `version` lives in. */
 export const fetchedDir = (binDir: string, version: string): string => join(binDir, `nats-server-${version}`);
-
-/** The upstream version of a Debian version (`1:2.15.1-1+b2` → `2.15.1`): no epoch, no Debian revision. */
-export function upstreamVersion(debVersion: string): string {
-  const noEpoch = debVersion.replace(/^\d+:/, '');
-  const dash = noEpoch.lastIndexOf('-');
-  return dash > 0 ? noEpoch.slice(0, dash) : noEpoch;
-}
 
 /** The Debian architecture of this Node process, or null where Debian ships no nats-server for it. */
 export function debianArch(arch: string = process.arch): string | null {
@@ -66,7 +65,7 @@ export function debianArch(arch: string = process.arch): string | null {
 }
 
 /** Takes an O_EXCL lock file; returns the binary instead when another process fetched one meanwhile. */
-async function acquire(lock: string, have: () => Promise<string | null>, log: Logger): Promise<string | null> {
+async function acquire(lock: string, have: FetchOptions['have'], log: Logger): Promise<FetchedBinary | null> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   let told = false;
   for (;;) {
@@ -155,9 +154,9 @@ async function downloadAndUnpack(tmp: string, arch: string): Promise<{ binary: s
 /**
  * Fetches nats-server from Debian {@link DEBIAN_SOURCE} into `<binDir>/nats-server-<version>/` (apt-verified, `dpkg -x`,
  * the .deb's SHA-256 in `fetched.json` and the log, the binary renamed into place last, mode 755), holding a lock file
- * in `binDir` so that parallel processes fetch it once; returns the binary's path.
+ * in `binDir` so that parallel processes fetch it once; returns the binary and its version (checked ≥ the minimum).
  */
-export async function fetchDebianNatsServer(opts: FetchOptions): Promise<string> {
+export async function fetchDebianNatsServer(opts: FetchOptions): Promise<FetchedBinary> {
   const { binDir, log, arch, have } = opts;
   await mkdir(binDir, { recursive: true });
   const lock = join(binDir, '.fetch.lock');
@@ -178,7 +177,7 @@ export async function fetchDebianNatsServer(opts: FetchOptions): Promise<string>
       await chmod(binary, 0o755);
       await rename(binary, target);
       log.info({ bin: target, ...record }, 'nats-server fetched');
-      return target;
+      return { bin: target, version: record.version };
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -44,9 +44,8 @@ export async function processStartTime(pid: number): Promise<string | null> {
 
 /** True while the process that had `startTime` ({@link processStartTime}) still runs under `pid`. */
 export async function isSameProcess(pid: number, startTime: string | null | undefined): Promise<boolean> {
-  if (!isAlive(pid)) return false;
-  const now = await processStartTime(pid);
-  return now !== null && startTime != null && now === startTime;
+  if (startTime == null || !isAlive(pid)) return false;
+  return (await processStartTime(pid)) === startTime;
 }
 
 /** The argv of a running process (from /proc on Linux, `ps` elsewhere), or null when it cannot be read. */

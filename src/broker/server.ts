@@ -62,6 +62,14 @@ const files = (runDir: string) => ({
   log: join(runDir, 'nats-server.log'),
 });
 
+const readPidFile = (runDir: string): Promise<PidFile | null> =>
+  readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+
+/** The URL the pidfile of the broker in `runDir` records, or null when there is none (or it is still starting). */
+export async function recordedNatsUrl(runDir: string): Promise<string | null> {
+  return (await readPidFile(runDir))?.url ?? null;
+}
+
 async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, text, { mode });
@@ -124,7 +132,7 @@ function makeStop(pid: number, runDir: string, log: Logger, child?: ChildProcess
   return () =>
     (stopping ??= (async () => {
       await signalAndWait(pid, log, child);
-      const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+      const pf = await readPidFile(runDir);
       if (pf?.pid === pid) await rm(files(runDir).pid, { force: true });
       for (const f of await readdir(runDir).catch(() => [])) {
         if (f.endsWith(`_${pid}.ports`)) await rm(join(runDir, f), { force: true });
@@ -136,7 +144,7 @@ function makeStop(pid: number, runDir: string, log: Logger, child?: ChildProcess
 /** Stops every nats-server that this run dir's pidfile or ports files name and that runs with its config (cleanup). */
 export async function stopStrayNatsServers(runDir: string, log: Logger): Promise<void> {
   const conf = files(runDir).conf;
-  const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+  const pf = await readPidFile(runDir);
   if (pf && (await isOurs(pf.pid, conf))) {
     log.warn({ pid: pf.pid }, 'stopping a stray nats-server');
     await signalAndWait(pf.pid, log);
@@ -162,7 +170,7 @@ async function refuseLiveOwner(pf: PidFile | null, runDir: string): Promise<void
 /** Adopts a reachable server of ours named by the pidfile whose owner is gone (or is us), or stops it; returns the handle when adopted. */
 async function adoptOrReplace(opts: StartNatsOptions, conf: string, confHash: string): Promise<NatsServerHandle | null> {
   const { runDir, storeDir, bin, log, port } = opts;
-  const pf = await readFile(files(runDir).pid, 'utf8').then((t) => JSON.parse(t) as PidFile, () => null);
+  const pf = await readPidFile(runDir);
   await refuseLiveOwner(pf, runDir);
   const keep = pf && (await isOurs(pf.pid, conf)) ? pf.pid : null;
   await sweepPortsFiles(runDir, conf, keep, log);

@@ -1,5 +1,6 @@
 import type { Frame } from './frame-store.ts';
-import type { ContextMessage, PhaseEvent } from './frame-tracker.schema.ts';
+import type { ContextMessage } from '../../nats/context.schema.ts';
+import type { TransitionEvent as PhaseEvent } from '../../nats/event.schema.ts';
 
 /** What the tracker remembers per unit: the last context applied and the frames it holds open. */
 export interface UnitCursor {

@@ -9,7 +9,8 @@ import { resetAtAckFloor } from '../../nats/consumers.ts';
 import type { Metrics } from '../metrics.ts';
 import { onContext, onPhaseEvent, type PhaseCursor, type Step, type UnitCursor } from './frame-rules.ts';
 import { frameKeys, putFrame, type Frame } from './frame-store.ts';
-import { ContextSchema, PhaseEventSchema } from './frame-tracker.schema.ts';
+import { ContextMessageSchema } from '../../nats/context.schema.ts';
+import { TransitionEventSchema } from '../../nats/event.schema.ts';
 import { describeIssues } from '../../nats/telemetry.schema.ts';
 import { PhaselineError } from '../errors.ts';
 
@@ -93,7 +94,7 @@ export async function startFrameTracker(o: FrameTrackerOptions): Promise<FrameTr
   }
 
   async function handlePhase(m: JsMsg): Promise<void> {
-    const ev = await parse(m, 'EVENTS', PhaseEventSchema);
+    const ev = await parse(m, 'EVENTS', TransitionEventSchema);
     if (!ev) return;
     const unit = phases.get(ev.actor);
     if (!unit) return void log.warn({ actor: ev.actor, seq: m.seq }, 'phase event for a phase not in config: no frame');
@@ -106,7 +107,7 @@ export async function startFrameTracker(o: FrameTrackerOptions): Promise<FrameTr
   }
 
   async function handleContext(m: JsMsg): Promise<void> {
-    const c = await parse(m, 'CONTEXT', ContextSchema);
+    const c = await parse(m, 'CONTEXT', ContextMessageSchema);
     if (!c) return;
     if (!units.has(c.unit)) return void log.warn({ unit: c.unit, seq: m.seq }, 'context for an unknown unit: no frame');
     const key = frameKeys.unitCursor(c.unit);

@@ -3,7 +3,7 @@ import type { PlantConfig, TagDef } from '../../config/plant.schema.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { deadLetter } from '../../nats/dlq.ts';
 import { encodeId } from '../../nats/ids.ts';
-import { CommandSchema, type CommandResult, type EdgeCommand } from '../../nats/command.schema.ts';
+import { CommandSchema, type CommandResult } from '../../nats/command.schema.ts';
 import { subjects } from '../../nats/subjects.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';

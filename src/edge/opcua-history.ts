@@ -10,6 +10,8 @@ export interface OpcuaGap {
   to: number;
   /** Samples recovered from the server's history for this window (0 when it holds none). */
   backfilled: number;
+  /** Why nothing was collected: the collector itself was stopped (it resumed from its persisted position), or it lost the connection. */
+  cause: 'collector_stopped' | 'connection_lost';
 }
 
 const VALUES_PER_CALL = 1000;

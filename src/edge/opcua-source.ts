@@ -79,7 +79,9 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
   let session: ClientSession | undefined;
   let connected = false;
   let stopping = false;
-  let downSince: number | undefined = o.resumeFrom?.at;
+  // Since when nothing was collected, and why: the collector itself was stopped (a persisted position), or it lost
+  // the connection. Both gaps are counted, reported and backfilled; only a lost connection is a warning.
+  let down: { since: number; cause: OpcuaGap['cause'] } | undefined = o.resumeFrom ? { since: o.resumeFrom.at, cause: 'collector_stopped' } : undefined;
   let client: OPCUAClient | undefined;
   const halt = new AbortController();
   const tags = o.tags.filter((t) => t.node);
@@ -91,8 +93,8 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
     info.sessions++;
     info.securityPolicy = opened.policy;
     info.securityMode = security.mode;
-    const gapFrom = downSince;
-    const before = gapFrom !== undefined ? delivery.openGap() : (delivery.noGap(), undefined);
+    const gap = down && { ...down, before: delivery.openGap() };
+    if (!gap) delivery.noGap();
     const m = await monitorTags(opened.session, { src, tags, samplingIntervalMs: o.samplingIntervalMs, onValue: (t, dv) => delivery.onValue(t, dv), log, metrics });
     m.subscription.on('terminated', () => opened.end('subscription terminated'));
     connected = true;
@@ -101,22 +103,26 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
     info.lastError = undefined;
     metrics.set('phaseline_edge_refused_items', { src }, m.refused, 'Monitored items the OPC UA server refused');
     log.info({ endpoint: o.endpoint, policy: security.policy, mode: security.mode, items: tags.length, refused: m.refused, perCall: m.perCall }, 'OPC UA session open, items monitored');
-    if (gapFrom !== undefined) await closeGap(opened.session, gapFrom, before!);
-    downSince = undefined;
+    if (gap) await closeGap(opened.session, gap);
+    down = undefined;
     return { lost: opened.lost };
   };
 
   /** The history step: reports the gap and backfills it from the server's history (IEC 62541-11), each value once. */
-  const closeGap = async (s: ClientSession, from: number, last: Map<string, number>) => {
+  const closeGap = async (s: ClientSession, open: { since: number; cause: OpcuaGap['cause']; before: Map<string, number> }) => {
+    const { since: from, cause } = open;
     const to = Date.now();
     delivery.boundGap(to);
-    const backfill = o.backfill === false ? [] : await backfillGap(s, tags, { from, to }, last, delivery.lastGood, log);
-    const gap: OpcuaGap = { from, to, backfilled: backfill.length };
+    const backfill = o.backfill === false ? [] : await backfillGap(s, tags, { from, to }, open.before, delivery.lastGood, log);
+    const gap: OpcuaGap = { from, to, backfilled: backfill.length, cause };
     info.lastGap = gap;
     metrics.inc('phaseline_edge_opcua_gaps_total', { src }, 1, 'OPC UA collection gaps (connection lost, then restored)');
     metrics.set('phaseline_edge_opcua_last_gap_seconds', { src }, (to - from) / 1000, 'Length of the last OPC UA collection gap');
     metrics.inc('phaseline_edge_opcua_backfilled_total', { src }, backfill.length, 'Samples recovered with HistoryRead');
-    log.warn({ src, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ms: to - from, backfilled: backfill.length }, 'opcua_gap: collection resumed');
+    // A gap of our own stop (a restart) is expected and logged as information; a lost connection is a warning.
+    const fields = { src, cause, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ms: to - from, backfilled: backfill.length };
+    if (cause === 'connection_lost') log.warn(fields, 'opcua_gap: connection lost, collection resumed');
+    else log.info(fields, 'opcua_gap: collector was stopped, collection resumed');
     gap.backfilled = backfill.filter((sample) => delivery.deliver(sample)).length;
     o.onGap?.(gap);
   };
@@ -136,7 +142,7 @@ export function connectOpcuaSource(o: OpcuaSourceOptions): OpcuaSource {
           info.lastError = (err as Error).message;
           log.error({ err: info.lastError, endpoint: o.endpoint }, 'OPC UA connection failed: retrying');
         }
-        if (connected) downSince = Date.now();
+        if (connected) down = { since: Date.now(), cause: 'connection_lost' };
         connected = false;
         await close();
         if (!stopping) await pause(o.retryDelayMs ?? 1000, halt.signal);

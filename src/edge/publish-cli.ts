@@ -8,9 +8,10 @@ import type { PlantConfig } from '../../config/plant.schema.ts';
 import { encode } from '../../nats/codec.ts';
 import { subjects } from '../../nats/subjects.ts';
 import { connectNats } from '../broker/connect.ts';
-import { demoNatsUsersFile, edgeInboxPrefix, loadEdgeCredentials, type DemoNatsUser, type EdgeCredentials } from '../broker/credentials.ts';
-import { embeddedNatsDirs } from '../broker/server.ts';
+import { demoNatsUsersFile, edgeConnectOptions, edgeInboxPrefix, loadEdgeCredentials, type DemoNatsUser, type EdgeCredentials } from '../broker/credentials.ts';
+import { embeddedNatsDirs, recordedNatsUrl } from '../broker/server.ts';
 import { PhaselineError } from '../errors.ts';
+import { instanceInfoFile, type InstanceInfo } from '../instance-lock.ts';
 import { logger } from '../log.ts';
 import { SequenceStore } from './sequence-store.ts';
 
@@ -31,22 +32,21 @@ type Kind = 'tlm' | 'alarm';
 async function brokerUrl(env: Env, given?: string): Promise<string> {
   if (given) return given;
   if (env.natsUrl) return env.natsUrl;
-  const read = (f: string) => readFile(f, 'utf8').then((t) => JSON.parse(t) as { natsUrl?: string; url?: string | null }, () => null);
-  const running = await read(join(env.varDir, 'run', 'phaseline.json'));
+  const running = await readFile(instanceInfoFile(env.varDir), 'utf8').then((t) => JSON.parse(t) as InstanceInfo, () => null);
   if (running?.natsUrl) return running.natsUrl;
-  const embedded = await read(join(embeddedNatsDirs(env.varDir).runDir, 'nats-server.pid'));
-  if (embedded?.url) return embedded.url;
+  const embedded = await recordedNatsUrl(embeddedNatsDirs(env.varDir).runDir);
+  if (embedded) return embedded;
   throw new PhaselineError('ERR_NATS_UNAVAILABLE', `no broker found for ${env.varDir}: start Phaseline (npm start) or pass --nats URL`);
 }
 
 /** The source's own credentials: `--creds`, `<var>/nats/edge-<src>.json`, `<var>/demo/nats-users.json`; null = no auth. */
-async function credentials(env: Env, src: string, file?: string): Promise<Omit<EdgeCredentials, 'source'> | null> {
+async function credentials(env: Env, src: string, file?: string): Promise<EdgeCredentials | null> {
   if (file) return JSON.parse(await readFile(file, 'utf8')) as EdgeCredentials;
   const own = await loadEdgeCredentials(env.varDir, src);
   if (own) return own;
   const list = await readFile(demoNatsUsersFile(env.varDir), 'utf8').then((t) => JSON.parse(t) as DemoNatsUser[], () => []);
   const u = list.find((x) => x.source === src);
-  return u ? { user: u.user, password: u.password, inboxPrefix: u.inboxPrefix ?? edgeInboxPrefix(src) } : null;
+  return u ? { source: src, user: u.user, password: u.password, inboxPrefix: u.inboxPrefix ?? edgeInboxPrefix(src) } : null;
 }
 
 function timestamp(text: string | undefined): number {
@@ -133,7 +133,7 @@ async function publish(env: Env, src: string, kind: Kind, payload: Record<string
   const caFile = o.ca ?? env.tlsFiles.caFile ?? (env.tls ? join(env.varDir, 'tls', 'ca.pem') : undefined);
   const nc = await connectNats(url, {
     name: `phaseline-publish-${src}`, log,
-    ...(creds ? { user: creds.user, pass: creds.password, inboxPrefix: creds.inboxPrefix } : {}),
+    ...(creds ? edgeConnectOptions(creds) : {}),
     ...(caFile ? { ca: await readFile(caFile, 'utf8') } : {}),
   });
   try {

@@ -6,6 +6,9 @@ export const ERROR_STATUSES = [400, 401, 403, 404, 409, 412, 413, 415, 422, 429,
 /** One error status. */
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];
 
+/** Error responses keyed by status, to spread into a route's `schema.response`. */
+export type ErrorResponses = Partial<Record<ErrorStatus, typeof ErrorSchema>>;
+
 /** What each status means on this API, with the `error` codes it carries (src/errors.ts): the response description. */
 const MEANING: Record<ErrorStatus, string> = {
   400: '`invalid_request`: a parameter, query or body field failed validation; `fields` names each one',
@@ -33,18 +36,18 @@ const WRITE: ErrorStatus[] = [400, 401, 403, 409, 413, 415, 422, 503];
  * The OpenAPI error responses of one route: the error body `{ error, message, ...details }` under each status, with
  * what the status means. Spread into a route's `schema.response` beside its success answer.
  */
-export function errorResponses(...statuses: ErrorStatus[]): Partial<Record<ErrorStatus, typeof ErrorSchema>> {
-  const out: Partial<Record<ErrorStatus, typeof ErrorSchema>> = {};
+export function errorResponses(...statuses: ErrorStatus[]): ErrorResponses {
+  const out: ErrorResponses = {};
   for (const status of [...new Set(statuses)].sort((a, b) => a - b)) out[status] = ErrorSchema.describe(MEANING[status]);
   return out;
 }
 
 /** A guarded read: 401 and 403, plus the statuses given (400 when it validates params or a query, 404 for an id). */
-export function readErrors(...more: ErrorStatus[]): Partial<Record<ErrorStatus, typeof ErrorSchema>> {
+export function readErrors(...more: ErrorStatus[]): ErrorResponses {
   return errorResponses(...GUARDED, ...more);
 }
 
 /** A guarded, idempotent JSON write: 400, 401, 403, 409, 413, 415, 422 and 503, plus the statuses given. */
-export function writeErrors(...more: ErrorStatus[]): Partial<Record<ErrorStatus, typeof ErrorSchema>> {
+export function writeErrors(...more: ErrorStatus[]): ErrorResponses {
   return errorResponses(...WRITE, ...more);
 }

@@ -111,14 +111,12 @@ class Writer {
     const { jsm, kv } = this.#o;
     this.#inbox = await streamIdentity(jsm, 'INBOX');
     const stored = await loadPosition(kv);
-    const migration = this.#position(stored.position);
-    const pos = this.#pos;
+    const { pos, migration } = this.#position(stored.position);
+    this.#pos = pos;
     this.#ids = new AuditIdIndex(this.#o.idsKv, this.#inbox.incarnation);
     const indexed = await this.#index(pos.idsUpTo ?? 0, pos.auditSeq);
     await this.#report(await reconcileTail(jsm, pos, this.#o.publicKeys), false);
-    await this.#drainChained();
-    await this.#ids.flush();
-    pos.idsUpTo = pos.auditSeq;
+    await this.#syncIndex();
     this.#revision = await savePosition(kv, pos, stored.revision, this.#id); // claims the writer role
     await publishAuditPublicKey(kv, this.#o.key);
     if (migration) await this.#migrated(migration, indexed);
@@ -132,7 +130,7 @@ class Writer {
    * recreated INBOX restarts the inbox position (ids are scoped to the incarnation); a position past the stream's end
    * stops the writer with the reason. Returns what an upgrade changed, for its audit entry.
    */
-  #position(stored: WriterPosition | null): Record<string, unknown> | undefined {
+  #position(stored: WriterPosition | null): { pos: WriterPosition; migration?: Record<string, unknown> } {
     const inc = this.#inbox.incarnation;
     let pos = stored ?? genesisPosition(inc, this.#o.now());
     const verdict = judgePosition({ incarnation: pos.inboxIncarnation, lastSeq: pos.lastInboxSeq }, this.#inbox);
@@ -149,8 +147,7 @@ class Writer {
       const { inboxCreated: _legacy, ...rest } = pos;
       pos = { ...rest, inboxIncarnation: inc };
     }
-    this.#pos = pos;
-    return migration;
+    return migration ? { pos, migration } : { pos };
   }
 
   /**
@@ -169,7 +166,6 @@ class Writer {
       if (await this.#ids.has(id)) duplicates++;
       else await this.#ids.add(id);
     }
-    await this.#ids.flush();
     if (duplicates) this.#o.log.warn({ duplicates }, 'the audit trail holds requests recorded more than once: GET /audit/verify names them');
     return { entries, duplicates };
   }
@@ -323,11 +319,15 @@ class Writer {
     if (rival && !(await this.#owner())) throw new LostOwnershipError(undefined);
   }
 
-  /** Writes the id index, then the position (so the position never runs ahead of the index). */
-  async #persist(): Promise<void> {
+  /** Writes the id index up to the current AUDIT position; the position is persisted only after it (never ahead). */
+  async #syncIndex(): Promise<void> {
     await this.#drainChained();
     await this.#ids.flush();
     this.#pos.idsUpTo = this.#pos.auditSeq;
+  }
+
+  async #persist(): Promise<void> {
+    await this.#syncIndex();
     this.#revision = await savePositionOwned(this.#o.kv, this.#pos, this.#revision, this.#id);
     this.#dirty = false;
   }

@@ -1,5 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { ActorHost } from '../../actors/host.ts';
 import type { ActorEvent, InputOutcome } from '../../actors/envelope.ts';
 import type { LogPort, MetricsPort } from '../../actors/ports.ts';
@@ -7,7 +6,6 @@ import type { ExceptionContext, ExceptionInput } from '../../machines/exception.
 import type { PhaseContext } from '../../machines/phase.machine.ts';
 import { decode } from '../../nats/codec.ts';
 import { consumeInOrder } from '../../nats/consumers.ts';
-import { encodeId } from '../../nats/ids.ts';
 import { TransitionEventSchema, type TransitionEvent } from '../../nats/event.schema.ts';
 import { PhaselineError } from '../errors.ts';
 
@@ -19,7 +17,6 @@ export interface CriticalAlarm {
 }
 
 export interface ExceptionRaiserOptions {
-  js: JetStreamClient;
   jsm: JetStreamManager;
   host: ActorHost;
   alarms: ReadonlyMap<string, CriticalAlarm>;
@@ -28,8 +25,6 @@ export interface ExceptionRaiserOptions {
   closeRoles: string[];
   log: LogPort;
   metrics: MetricsPort;
-  /** The actors bucket (snapshots): what was decided is read there; opened by its name when not given. */
-  kv?: KV;
   /** How long to wait for an actor's answer to the exception's creation or the hold (default 10 s). */
   timeoutMs?: number;
   /** The wall clock, for the hold's stamp (default `Date.now`). */
@@ -42,9 +37,6 @@ const ACTIVE = new Set(['Unacknowledged', 'Acknowledged']);
 const HOLDABLE = new Set(['Running', 'Pausing', 'Paused', 'Restarting']);
 /** Exception states before its signature: the phase must stay held (CONTRACT.md permissives). */
 const UNSIGNED = new Set(['Open', 'Acknowledged', 'Investigated']);
-/** The actors bucket as nats/streams.ts names it (`phaseline_<bucket>`). */
-const ACTORS_BUCKET = 'phaseline_actors';
-
 
 /** What the raiser reads of a persisted actor: its state and context (actors/apply.ts ActorRecord). */
 interface Persisted<C> { value: string; context: C }
@@ -79,19 +71,17 @@ export function holdDecision(
  * Turns the activation of a critical alarm into an MES exception that needs two signatures, and holds the phase
  * running on the alarm's unit (CONTRACT.md §3, R201.TT01.HI; 21 CFR 11.10(e), ALCOA+ "contemporaneous"). Reads the
  * alarm actors' transitions from `EVENTS` (durable, at-least-once, and republished past JetStream's duplicate window
- * by restarts), so every decision is taken from persisted state, not from the message: an exception that already
- * exists in the actors bucket is not created again, and a hold is requested only per {@link holdDecision}.
+ * by restarts), so every decision is taken from persisted state, not from the message: an exception its host has
+ * already persisted is not created again, and a hold is requested only per {@link holdDecision}.
  */
 export async function startExceptionRaiser(o: ExceptionRaiserOptions): Promise<{ stop(): Promise<void> }> {
-  const kv = o.kv ?? await new Kvm(o.js).open(ACTORS_BUCKET);
   const timeoutMs = o.timeoutMs ?? 10_000;
   const now = o.now ?? Date.now;
 
+  /** An actor as its host persisted it (the host's record is set only after its compare-and-set succeeded). */
   async function read<C>(type: string, id: string): Promise<Persisted<C> | undefined> {
-    const entry = await kv.get(`${type}.${encodeId(id)}`);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    const { snapshot } = decode(entry.value) as { snapshot: { value: unknown; context: C } };
-    return { value: String(snapshot.value), context: snapshot.context };
+    const record = o.host.get(type, id);
+    return record && { value: String(record.snapshot.value), context: record.snapshot.context as C };
   }
 
   /** The input that creates the exception; its id derives from the alarm input that activated it. */

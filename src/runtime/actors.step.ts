@@ -32,7 +32,7 @@ export async function startActors(config: PlantConfig, bus: Bus, metrics: Metric
   stops.push('command outcomes', () => outcomes.stop());
 
   const raiser = await startExceptionRaiser({
-    js, jsm, host, kv: buckets.actors, log: logger('exceptions'), metrics,
+    jsm, host, log: logger('exceptions'), metrics,
     alarms: new Map(config.alarms.filter((a) => a.critical).map((a) => [a.id, { id: a.id, unit: a.unit, description: a.description }])),
     secondSignerRoles: rolesWith(config, 'sign.second'), closeRoles: rolesWith(config, 'exception.close.critical'),
   });

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Env } from '../../config/env.ts';
 import type { PlantConfig } from '../../config/plant.schema.ts';
-import { ensureBuckets, ensureStreams, type Buckets, type IdentityChange } from '../../nats/streams.ts';
+import { ensureBuckets, ensureStreams, type Buckets, type StreamIdentityChange } from '../../nats/streams.ts';
 import { connectNats } from '../broker/connect.ts';
 import { startSecuredBroker, type SecuredBroker } from '../broker/security.ts';
 import { warnIfOldBroker } from '../broker/version.ts';
@@ -20,7 +20,7 @@ export interface Bus {
   jsm: JetStreamManager;
   buckets: Buckets;
   /** What ensureStreams did to each stream's identity (an `upgraded` one is audited by the records step). */
-  streams: Record<string, IdentityChange>;
+  streams: Record<string, StreamIdentityChange>;
 }
 
 /** Starts or reaches the broker and makes the streams and buckets (CONTRACT.md §1 and §5; DESIGN.md principle 15). */

@@ -35,14 +35,13 @@ export async function startRecords(env: Env, config: PlantConfig, bus: Bus, metr
   const audit: AuditPort = async (request, requestId = `http:${nuid.next()}`) => {
     await js.publish(subjects.auditInbox, encode({ ...request, configVersion: config.version }), { msgID: requestId });
   };
-  const upgraded = Object.entries(bus.streams).filter(([, c]) => c === 'upgraded').map(([name]) => name);
+  const upgraded = Object.entries(bus.streams).filter(([, s]) => s.change === 'upgraded').map(([name, s]) => [name, s.incarnation] as const);
   if (upgraded.length) {
-    const incarnations = Object.fromEntries(await Promise.all(upgraded.map(async (name) => [name, (await jsm.streams.info(name)).config.metadata] as const)));
     await audit({
       at: Date.now(), who: 'system', action: 'streams.identity.assigned', target: 'streams',
       reason: 'streams made before stream incarnations existed received their identity; their messages and sequences are unchanged',
-      after: { streams: incarnations },
-    }, `migration:streams:${upgraded.map((n) => `${n}=${incarnations[n]?.phaseline_incarnation}`).join(',')}`);
+      after: { streams: Object.fromEntries(upgraded) },
+    }, `migration:streams:${upgraded.map(([n, i]) => `${n}=${i}`).join(',')}`);
   }
   return { audit };
 }

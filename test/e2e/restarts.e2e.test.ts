@@ -162,8 +162,14 @@ describe('restarts of the whole product', () => {
   it('starts a state directory made by the previous version with nothing re-applied, and audits the migration once', async () => {
     const p = rt ?? (await start());
     const qa = await p.token('qa');
-    const before = await settledAudit(p, qa);
     const phaseBefore = (await p.api('GET', '/api/v1/phases/R201.HEAT', { token: qa })).body;
+    // One telemetry message, so that ingest has a source record of its own to upgrade.
+    await withRuntimeNats(p, async (nc) => {
+      const msg = { src: 'line2', epoch: 'e-upgrade', seq: 1, sent: Date.now(), samples: [{ tag: 'R201.TT01.PV', v: 21, q: 'good', ts: Date.now() }] };
+      await jetstream(nc).publish('tlm.line2', encode(msg), { msgID: 'line2:e-upgrade:1' });
+    });
+    await eventually(async () => ((await p.api('GET', '/api/v1/sources', { token: qa })).body as any[]).find((x) => x.id === 'line2')?.lastSeq === 1);
+    const before = await settledAudit(p, qa);
     await end('kill'); // the broker child lives on: the state is rewritten as the previous version left it
     await withRuntimeNats(p, async (nc, jsm) => {
       for (const name of ['INBOX', 'TELEMETRY', 'ALARMS', 'EVENTS', 'CONTEXT', 'COMMANDS', 'AUDIT', 'DEADLETTER']) {
@@ -207,6 +213,10 @@ describe('restarts of the whole product', () => {
     expect(duplicatesOf(requestIds(after))).toEqual([]);
     expect(added.filter((e) => e.action === 'audit.position.migrated')).toHaveLength(1);
     expect(added.filter((e) => e.action === 'actors.position.migrated')).toHaveLength(1);
+    expect(added.filter((e) => e.action === 'ingest.position.migrated').map((e) => e.after.sources)).toEqual([['line2']]);
+    const streams = added.filter((e) => e.action === 'streams.identity.assigned');
+    expect(streams).toHaveLength(1);
+    expect(Object.keys(streams[0].after.streams).sort()).toEqual(['ALARMS', 'AUDIT', 'COMMANDS', 'CONTEXT', 'DEADLETTER', 'EVENTS', 'INBOX', 'TELEMETRY']);
     expect(added.filter((e) => e.target === 'phase:R201.HEAT')).toEqual([]);
     expect((await q.api('GET', '/api/v1/phases/R201.HEAT', { token: qa2 })).body).toMatchObject({ state: phaseBefore.state });
     expect((await q.api('GET', '/api/v1/audit/verify', { token: qa2 })).body.ok).toBe(true);
@@ -219,7 +229,7 @@ describe('restarts of the whole product', () => {
     const r = await start();
     const qa3 = await r.token('qa');
     const later = await settledAudit(r, qa3);
-    expect(later.filter((e) => /position\.migrated$/.test(e.action))).toHaveLength(2);
+    expect(later.filter((e) => /position\.migrated$|identity\.assigned$/.test(e.action))).toHaveLength(4);
     expect(duplicatesOf(requestIds(later))).toEqual([]);
     logs.push(r.stderr());
     expect(logs.join('\n')).not.toMatch(/recreated|new stream incarnation/i);

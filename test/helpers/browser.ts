@@ -4,6 +4,9 @@ import { chromium, type Browser } from 'playwright-core';
 /** Debian's Chromium (CHROMIUM_BIN overrides); `.ci/run` installs it (`apt-get install chromium`). */
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 
+/** How the tests start Chromium on this closed network: no background networking or component updates (refused, slow). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 /**
  * Launches headless Chromium the way this closed network needs it: no background networking, no component updates
  * (their connections are refused and slow every start).
@@ -14,6 +17,6 @@ export async function launchChromium(): Promise<Browser> {
   }
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
 }

@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyInput, initialRecord } from '../../actors/apply.ts';
@@ -10,9 +10,8 @@ const fx = hostFixture();
 const at = () => Date.now();
 const { makeHost, send, waitFor, subjectMessages, metrics } = fx;
 let nc: NatsConnection;
-let jsm: JetStreamManager;
 let buckets: Buckets;
-beforeAll(() => void ({ nc, jsm, buckets } = fx));
+beforeAll(() => void ({ nc, buckets } = fx));
 
 describe('actor host', () => {
   it('applies inputs in order, persists snapshot and outbox, publishes events and audit requests', async () => {

@@ -1,17 +1,20 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEnv } from '../../config/env.ts';
 import { loadConfig } from '../../config/load.ts';
 import { decode, encode } from '../../nats/codec.ts';
 import { ensureStreams } from '../../nats/streams.ts';
 import { connectNats } from '../../src/broker/connect.ts';
 import { brokerUsers, edgeCredentialsFile, ensureNatsCredentials, runtimeUser, type DemoNatsUser } from '../../src/broker/credentials.ts';
+import { runPublish } from '../../src/edge/publish-cli.ts';
+import { instanceInfoFile } from '../../src/instance-lock.ts';
 import { logger } from '../../src/log.ts';
 import { startTestNats, type TestNats } from '../helpers/nats.ts';
 
@@ -105,4 +108,20 @@ describe('cli.ts publish (the README walkthrough\'s tool)', () => {
     const err2 = await cli('line2', 'alarm', 'R201.TT01.HI').catch((e: { code: number; stderr: string }) => e);
     expect(err2).toMatchObject({ code: 2, stderr: expect.stringContaining('give exactly one of --active and --clear') });
   }, 60_000);
+
+  it('finds the broker of the running instance in run/phaseline.json without NATS_URL, and refuses when there is none', async () => {
+    const env = (dir: string) => readEnv({ PHASELINE_VAR: dir, PHASELINE_CONFIG: join(ROOT, 'config') });
+    await mkdir(dirname(instanceInfoFile(varDir)), { recursive: true });
+    await writeFile(instanceInfoFile(varDir), JSON.stringify({ pid: process.pid, natsUrl: server.url }));
+    let printed = '';
+    expect(await runPublish(['line2', 'tlm', 'R201.TT01.PV', '87'], env(varDir), (t) => (printed += t))).toBe(0);
+    expect(JSON.parse(printed)).toMatchObject({ subject: 'tlm.line2', stream: 'TELEMETRY' });
+    await rm(instanceInfoFile(varDir));
+    const empty = await mkdtemp(join(tmpdir(), 'phaseline-no-broker-'));
+    try {
+      await expect(runPublish(['line2', 'tlm', 'R201.TT01.PV', '87'], env(empty), () => undefined)).rejects.toMatchObject({ code: 'ERR_NATS_UNAVAILABLE' });
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

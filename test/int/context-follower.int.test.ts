@@ -7,6 +7,7 @@ import { connectNats } from '../../src/broker/connect.ts';
 import { ContextFollower } from '../../src/edge/context-follower.ts';
 import { logger, type Logger } from '../../src/log.ts';
 import { startTestNats, type TestNats } from '../helpers/nats.ts';
+import { until } from '../helpers/wait.ts';
 
 // The edge's context follower reads the one `ctx.<unit>` schema (nats/context.schema.ts, CONTRACT.md §5.3): an
 // assertion sets the stamp, the release at batch end ends it, and a malformed message changes nothing.
@@ -18,10 +19,9 @@ const errors: string[] = [];
 const base = logger('test-follower');
 const log = { ...base, info: base.info.bind(base), warn: base.warn.bind(base), error: (o: object, m?: string) => { errors.push(m ?? ''); base.error(o, m); } } as unknown as Logger;
 
-const publish = (payload: unknown) => jetstreamManager(nc).then((m) => m.jetstream().publish('ctx.R101', encode(payload)));
-async function until(f: () => boolean): Promise<void> {
-  for (const end = Date.now() + 5_000; !f(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out');
-}
+const publish = (payload: unknown) => jsm.jetstream().publish('ctx.R101', encode(payload));
+/** Waits until `cond` holds (test/helpers/wait.ts polls; `true` ends the wait). */
+const until5s = (what: string, cond: () => boolean) => until(what, () => cond() || undefined, 5_000);
 
 beforeAll(async () => {
   server = await startTestNats();
@@ -39,14 +39,14 @@ describe('edge context follower', () => {
     const f = await ContextFollower.start(nc, jsm, ['R101'], log);
     try {
       await publish({ unit: 'R101', contextId: 'R101/B1/1', batchId: 'B1', specVersion: '1', seq: 1, at: 1_000, by: 'mes' });
-      await until(() => f.snapshot()?.R101 === 'R101/B1/1');
+      await until5s('the assertion stamped', () => f.snapshot()?.R101 === 'R101/B1/1');
       await publish({ unit: 'R101', released: true, batchId: 'B1', contextId: 'R101/B1/1', seq: 1, at: 2_000, by: 'mes', reason: 'batch ended' });
-      await until(() => f.snapshot() === undefined);
+      await until5s('the release unstamped', () => f.snapshot() === undefined);
       expect(errors).toEqual([]);
       await publish({ unit: 'R101', contextId: 'R101/B2/2', batchId: 'B2', seq: 2, at: 3_000 });
-      await until(() => f.snapshot()?.R101 === 'R101/B2/2');
+      await until5s('the next assertion stamped', () => f.snapshot()?.R101 === 'R101/B2/2');
       await publish({ unit: 'R101', contextId: 'R101/B3/3' }); // no batch, seq or time: not a context message
-      await until(() => errors.length > 0);
+      await until5s('the malformed message logged', () => errors.length > 0);
       expect(errors).toEqual(['malformed context message ignored for stamping']);
       expect(f.snapshot()).toEqual({ R101: 'R101/B2/2' });
     } finally {

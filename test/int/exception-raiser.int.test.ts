@@ -1,21 +1,14 @@
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ActorHost } from '../../actors/host.ts';
+import { jetstream } from '@nats-io/jetstream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ActorHost } from '../../actors/host.ts';
 import type { InputEnvelope } from '../../actors/envelope.ts';
 import type { LogPort } from '../../actors/ports.ts';
-import { exceptionKind } from '../../actors/exception.actor.ts';
-import { phaseKind } from '../../actors/phase.actor.ts';
-import { unitKind } from '../../actors/unit.actor.ts';
-import { decode, encode } from '../../nats/codec.ts';
-import { deadLetter } from '../../nats/dlq.ts';
-import { ensureBuckets, ensureStreams, type Buckets } from '../../nats/streams.ts';
+import { encode } from '../../nats/codec.ts';
 import { subjects } from '../../nats/subjects.ts';
-import { connectNats } from '../../src/broker/connect.ts';
 import { logger } from '../../src/log.ts';
-import { Metrics } from '../../src/metrics.ts';
 import { startExceptionRaiser } from '../../src/records/exception-raiser.ts';
-import { startTestNats, type TestNats } from '../helpers/nats.ts';
+import { hostFixture } from '../helpers/host-fixture.ts';
+import { eventually } from '../helpers/phaseline-process.ts';
 
 // DESIGN.md principle 15: a critical alarm's activation that arrives again after a restart, past JetStream's
 // duplicate window (here shortened to 1 s so the test need not wait two minutes), re-raises and re-holds nothing;
@@ -25,43 +18,22 @@ const ALARM = 'R201.TT01.HI';
 const PHASE = 'R201.HEAT';
 const WINDOW_NS = 1e9;
 
-let server: TestNats;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let buckets: Buckets;
-let owner = 0;
-const metrics = new Metrics();
+const fx = hostFixture();
 const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
 const base = logger('test-raiser');
 const log: LogPort = Object.fromEntries((['info', 'warn', 'error', 'debug'] as const).map((level) => [level,
   (obj: object, msg?: string) => { lines.push({ level, obj: obj as Record<string, unknown>, msg: msg ?? '' }); base[level](obj, msg); }])) as never;
 
-/** Polls `f` until it is truthy; fails after `ms`. */
-async function waitFor(f: () => unknown, ms = 10_000): Promise<void> {
-  // A probe that throws counts as not yet (the raiser recreates its durable consumer when it starts).
-  for (const end = Date.now() + ms; !(await Promise.resolve().then(f).catch(() => false)); await new Promise((r) => setTimeout(r, 25))) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-  }
-}
+/** Polls `f` until it is truthy (a probe that throws counts as not yet: the raiser recreates its durable consumer). */
+const waitFor = (f: () => unknown, ms = 10_000) => eventually(async () => f(), ms, 25);
 
 interface Running { host: ActorHost; raiser: { stop(): Promise<void> } }
 
 async function start(): Promise<Running> {
-  const js = jetstream(nc);
-  const host = new ActorHost({
-    nc, js, jsm, kv: buckets.actors, leases: buckets.leases, configVersion: 'sha256:test', log: logger('test-host'), metrics,
-    kinds: [
-      phaseKind({ phases: [{ id: PHASE, unit: 'R201', execution: 'manual' }], commandExpiryMs: () => 10_000 }),
-      unitKind([{ id: 'R201', phases: [PHASE], cleanHoldMs: 3_600_000, createdAt: Date.now() }]),
-      exceptionKind(new Map(), { batches: false }),
-    ],
-    deadLetter: (l) => deadLetter(js, metrics, l, `dlq:INBOX:${l.streamSeq}`),
-    instance: { owner: `raiser-test-${++owner}`, host: 'test', pid: process.pid, alive: () => false }, now: Date.now,
-    leaseTtlMs: 2_000,
-  });
+  const host = fx.makeHost();
   await host.start();
   const raiser = await startExceptionRaiser({
-    js, jsm, host, kv: buckets.actors, log, metrics, timeoutMs: 5_000,
+    jsm: fx.jsm, host, log, metrics: fx.metrics, timeoutMs: 5_000,
     alarms: new Map([[ALARM, { id: ALARM, unit: 'R201', description: 'TT01 high' }]]),
     secondSignerRoles: ['supervisor'], closeRoles: ['qa'],
   });
@@ -74,7 +46,7 @@ async function stop(r: Running): Promise<void> {
 }
 
 const send = async (r: Running, type: string, id: string, event: Record<string, unknown>) => {
-  const outcome = await r.host.send(type, id, { at: Date.now(), by: 'tester', ...event } as never, { timeoutMs: 5_000 });
+  const outcome = await fx.send(r.host, type, id, event);
   expect(outcome?.rejection, `${type} ${id} ${String(event.type)}`).toBeUndefined();
   return outcome!;
 };
@@ -85,7 +57,7 @@ const phaseCtx = (r: Running) => r.host.get('phase', PHASE)!.snapshot.context as
 const activation = (seq: number) => encode({ actor: ALARM, type: 'alarm', from: 'Normal', to: 'Unacknowledged', event: 'REPORT', at: Date.now(), by: 'plc:line2', seq });
 
 async function publishActivation(data: Uint8Array, msgID: string): Promise<number> {
-  const ack = await jetstream(nc).publish(subjects.event('alarm', ALARM), data, { msgID });
+  const ack = await jetstream(fx.nc).publish(subjects.event('alarm', ALARM), data, { msgID });
   expect(ack.duplicate).toBe(false);
   return ack.seq;
 }
@@ -93,38 +65,23 @@ async function publishActivation(data: Uint8Array, msgID: string): Promise<numbe
 /** Resolves once the raiser's durable consumer has acknowledged EVENTS up to `seq`. */
 async function raiserPast(seq: number): Promise<void> {
   await waitFor(async () => {
-    const info = await jsm.consumers.info('EVENTS', 'exception-raiser');
+    const info = await fx.jsm.consumers.info('EVENTS', 'exception-raiser');
     return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0;
   }, 10_000);
 }
 
 /** The HOLD inputs ever appended to the phase's inbox. */
 async function holdInputs(): Promise<string[]> {
-  const out: string[] = [];
-  for (let next = 1; ;) {
-    const m = await jsm.direct.getMessage('INBOX', { seq: next, next_by_subj: subjects.inbox('phase', PHASE) }).catch(() => null);
-    if (!m) return out;
-    const { event } = decode(m.data) as InputEnvelope;
-    if (event.type === 'HOLD') out.push(String(event.reason));
-    next = m.seq + 1;
-  }
+  return (await fx.subjectMessages('INBOX', subjects.inbox('phase', PHASE)))
+    .map((m) => (m.data as InputEnvelope).event)
+    .filter((e) => e.type === 'HOLD').map((e) => String(e.reason));
 }
 
 /** Lets the shortened duplicate window pass, so a republished message is stored again. */
 const pastWindow = () => new Promise((r) => setTimeout(r, (WINDOW_NS / 1e6) * 1.5));
 
 beforeAll(async () => {
-  server = await startTestNats();
-  nc = await connectNats(server.url, { name: 'raiser-test' });
-  jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm);
-  for (const name of ['INBOX', 'EVENTS']) await jsm.streams.update(name, { duplicate_window: WINDOW_NS });
-  buckets = await ensureBuckets(nc);
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
+  for (const name of ['INBOX', 'EVENTS']) await fx.jsm.streams.update(name, { duplicate_window: WINDOW_NS });
 });
 
 describe('the exception raiser across restarts (DESIGN.md principle 15)', () => {
@@ -198,7 +155,7 @@ describe('the exception raiser across restarts (DESIGN.md principle 15)', () => 
   it('does not hold again a phase already held for an unsigned exception, after a restart and past the window', async () => {
     await send(r, 'phase', PHASE, { type: 'STATE_COMPLETE' });
     expect(phaseState(r)).toBe('Held');
-    const stored = await jsm.direct.getMessage('EVENTS', { last_by_subj: subjects.event('alarm', ALARM) });
+    const stored = await fx.jsm.direct.getMessage('EVENTS', { last_by_subj: subjects.event('alarm', ALARM) });
     await stop(r);
     await pastWindow();
     lines.length = 0;
@@ -212,5 +169,20 @@ describe('the exception raiser across restarts (DESIGN.md principle 15)', () => 
     expect(lines.map((l) => l.msg).filter((m) => m !== 'critical alarm seen again: exception exists, nothing re-raised or re-held')).toEqual([]);
     for (const l of again) expect(l.obj).toMatchObject({ status: 'Open', hold: 'already_held', phaseState: 'Held' });
     await stop(r);
+  }, 30_000);
+
+  it('skips and counts an alarm event that does not match the transition schema, raising and holding nothing', async () => {
+    r = await start();
+    try {
+      lines.length = 0;
+      const skipped = fx.metrics.get('phaseline_exception_raiser_skipped_total', { reason: 'invalid' });
+      await raiserPast(await publishActivation(encode({ actor: ALARM, from: 'Normal', to: 'Unacknowledged' }), `invalid-${Date.now()}`));
+      expect(fx.metrics.get('phaseline_exception_raiser_skipped_total', { reason: 'invalid' })).toBe(skipped + 1);
+      expect(lines.map((l) => [l.level, l.msg])).toEqual([['error', 'alarm transition event does not match its schema: skipped']]);
+      expect(r.host.list('exception')).toHaveLength(2);
+      expect(await holdInputs()).toHaveLength(2);
+    } finally {
+      await stop(r);
+    }
   }, 30_000);
 });

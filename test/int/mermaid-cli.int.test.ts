@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getMachineModel, machineNames, renderDiagram } from '../../src/diagrams/index.ts';
 import { escapeXml } from '../../src/diagrams/svg.ts';
-import { CHROMIUM } from '../helpers/browser.ts';
 import { chromiumTool, describeWithTools, findTool, probeTool } from '../helpers/tools.ts';
+import { CHROMIUM_ARGS } from '../helpers/browser.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -26,10 +26,11 @@ let puppeteerConfig: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'phaseline-mmdc-'));
   puppeteerConfig = join(dir, 'puppeteer.json');
-  // The flags of test/helpers/browser.ts: no sandbox (root in CI), no background connections this network refuses.
+  // The Chromium probed above, with the flags of test/helpers/browser.ts: no sandbox (root in CI), no background
+  // connections this network refuses.
   await writeFile(puppeteerConfig, JSON.stringify({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: chromium.path,
+    args: CHROMIUM_ARGS,
   }));
 });
 afterAll(async () => {
@@ -52,12 +53,11 @@ async function render(name: string, text: string): Promise<string> {
 
 describeWithTools('the Mermaid CLI renders every generated statechart (docs/diagrams/*.md)', [mmdc, chromium], () => {
   for (const name of machineNames()) {
-    it(`renders ${name} to SVG with a box labelled with each of its ${getMachineModel(name).states.length} state names`, async () => {
+    const labels = getMachineModel(name).states.map((s) => s.path[s.path.length - 1]!);
+    it(`renders ${name} to SVG with a box labelled with each of its ${labels.length} state names`, async () => {
       const svg = await render(name, (await renderDiagram(name, 'mermaid')).body);
       expect(svg).toMatch(/^<svg[^>]+xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-      const missing = getMachineModel(name).states
-        .map((s) => s.path[s.path.length - 1]!)
-        .filter((label) => !svg.includes(`>${escapeXml(label)}<`));
+      const missing = labels.filter((label) => !svg.includes(`>${escapeXml(label)}<`));
       expect(missing, `state names not drawn in ${name}`).toEqual([]);
     });
   }

@@ -75,6 +75,7 @@ describe('OPC UA collector faults (IEC 62541-4 §5.13 subscriptions, IEC 62541-1
     const liveBefore = samples.filter((s) => !s.hist).length;
     proxy.restore();
     const gap = await until('the gap', () => gaps[0]);
+    expect(gap.cause).toBe('connection_lost');
     expect(collector.opcua().sessions).toBe(sessions + 1);
     expect(gap.from).toBeGreaterThanOrEqual(cutAt - 50);
     expect(gap.to - gap.from).toBeGreaterThanOrEqual(2500);
@@ -109,6 +110,7 @@ describe('OPC UA collector faults (IEC 62541-4 §5.13 subscriptions, IEC 62541-1
     sim = await startPlcSimulator({ ...simOpts(), port });
     const restartedAt = Date.now();
     const gap = await until('the gap of the restart', () => gaps[gapsBefore]);
+    expect(gap.cause).toBe('connection_lost');
     expect(gap.from).toBeLessThanOrEqual(stoppedAt + 1000);
     expect(gap.to).toBeGreaterThanOrEqual(restartedAt);
     expect(collector.opcua().sessions).toBe(sessions + 1);
@@ -136,6 +138,7 @@ describe('OPC UA collector faults (IEC 62541-4 §5.13 subscriptions, IEC 62541-1
       onGap: (g) => gaps.push(g),
     });
     const gap = await until('the gap of the collector restart', () => gaps[gapsBefore]);
+    expect(gap.cause).toBe('collector_stopped'); // expected on a restart: information, not a warning
     expect(gap.from).toBeLessThanOrEqual(stoppedAt);
     expect(gap.from).toBeGreaterThanOrEqual(stoppedAt - 2000);
     expect(gap.backfilled).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { natsConnectionOptions } from '../../src/broker/connect.ts';
-import { DEBIAN_SOURCE, debianArch, upstreamVersion } from '../../src/broker/fetch-debian.ts';
+import { DEBIAN_SOURCE, debianArch } from '../../src/broker/fetch-debian.ts';
 import { fetchedVersions, isSupportedNatsVersion, parseNatsVersion } from '../../src/broker/resolve.ts';
 import { MIN_NATS_VERSION, oldBrokerWarning } from '../../src/broker/version.ts';
 
@@ -39,13 +39,6 @@ describe('the fetched nats-server', () => {
   it('follows the Debian testing suite forky, verified by apt against the archive keyring, not a pinned file', () => {
     expect(DEBIAN_SOURCE).toMatchObject({ suite: 'forky', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg', package: 'nats-server' });
     expect(DEBIAN_SOURCE).not.toHaveProperty('sha256');
-  });
-
-  it('names its versioned directory by the upstream version of the Debian version', () => {
-    expect(upstreamVersion('2.15.1-1')).toBe('2.15.1');
-    expect(upstreamVersion('2.10.27-1+b2')).toBe('2.10.27');
-    expect(upstreamVersion('1:2.16.0-3')).toBe('2.16.0');
-    expect(upstreamVersion('2.16.0')).toBe('2.16.0');
   });
 
   it('is looked up newest first among nats-server-<version> directories, numerically, ignoring anything else', () => {

@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv';
 import type { ActorRecord } from '../../../actors/apply.ts';
 import type { ActorKind } from '../../../actors/kind.ts';
 import { decode } from '../../../nats/codec.ts';
-import { decodeId, encodeId } from '../../../nats/ids.ts';
+import { encodeId, tryDecodeId } from '../../../nats/ids.ts';
 
 /** A page of views and the cursor of the next one (absent on the last page). */
 export interface ViewPage {
@@ -40,7 +40,7 @@ export function kvActorReader(kv: KV, kinds: readonly Pick<ActorKind, 'type' | '
     async list(type, { limit, after }) {
       const ids: string[] = [];
       for await (const key of await kv.keys(`${type}.*`)) {
-        const id = idOf(key.slice(type.length + 1));
+        const id = tryDecodeId(key.slice(type.length + 1));
         if (id !== undefined && (after === undefined || id > after)) ids.push(id);
       }
       ids.sort();
@@ -49,12 +49,4 @@ export function kvActorReader(kv: KV, kinds: readonly Pick<ActorKind, 'type' | '
       return ids.length > limit ? { views, next: page.at(-1)! } : { views };
     },
   };
-}
-
-function idOf(token: string): string | undefined {
-  try {
-    return token.length === 0 || token.includes('.') ? undefined : decodeId(token);
-  } catch {
-    return undefined;
-  }
 }

@@ -26,11 +26,10 @@ export interface ExceptionRouteDeps {
 }
 
 /** A wall clock for the steps of one request: never earlier than now, always after the step before. */
-function stepClock(now: () => number = Date.now): () => number {
+function stepClock(now: () => number): () => number {
   let last = -Infinity;
   return () => (last = Math.max(now(), last + 1));
 }
-
 
 /**
  * MES exception (deviation) routes (CONTRACT.md §2; 21 CFR 11.50, 11.70, 11.200; Annex 11 §9, §14): list, raise,
@@ -38,7 +37,7 @@ function stepClock(now: () => number = Date.now): () => number {
  */
 export async function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDeps): Promise<void> {
   const { port, users, config } = deps;
-  const view = async (id: string) => (await viewOf(port, 'exception', id));
+  const view = (id: string) => viewOf(port, 'exception', id);
   const send = (user: AuthUser, id: string, event: Record<string, unknown>, at = port.clock()) =>
     command(port, 'exception', id, { ...stamped(port, user, { ...event, type: String(event.type) }), at });
   const answer = (outcome: InputOutcome) => answerOf('exception', outcome);
@@ -50,7 +49,7 @@ export async function exceptionRoutes(app: PhaselineApp, deps: ExceptionRouteDep
       querystring: Page.extend({ batch: z.string().max(200).optional(), status: z.string().max(50).optional() }).strict(), response: { 200: z.array(Exception), ...readErrors(400) },
     },
   }, async (req, reply) => {
-    return ((await listOf(port, 'exception', req.query, reply)))
+    return (await listOf(port, 'exception', req.query, reply))
       .filter((e) => (!req.query.batch || e.batchId === req.query.batch) && (!req.query.status || e.status.toLowerCase() === req.query.status.toLowerCase()))
       .sort((a, b) => a.openedAt.localeCompare(b.openedAt));
   });
