@@ -89,7 +89,7 @@ describe('a critical alarm across restarts (DESIGN.md principle 15)', () => {
     });
     await eventually(async () => (await phase(op)).state === 'Holding');
     await eventually(async () => (await phase(op)).context.unsignedCriticalExceptions.includes(exc.id));
-    expect(rt.stderr()).toContain('critical alarm: exception raised');
+    await eventually(() => rt.stderr().includes('critical alarm: exception raised'), 10_000);
     // Logged once the phase's answer reached the raiser, which can be after HTTP already shows Holding.
     await eventually(() => /"outcome":"accepted","phaseState":"Holding".*critical alarm: hold of R201\.HEAT requested/.test(rt.stderr()), 10_000);
     expect((await rt.api('POST', `/api/v1/phases/${PHASE}/complete`, { token: op, body: {} })).body.state).toBe('Held');
